@@ -1,12 +1,34 @@
 """Consistency autoencoders that compress 48 kHz audio into ~12 Hz latent sequences.
 
-The package will hold the Diff-A-Riff CAE (``conv``) and the stereo Music2Latent2-style
-model (``transformer``), both satisfying the ``LatentCodec`` contract
-(``encode(wave[B, C, S]) -> latents[B, D, T]``, ``decode(latents) -> wave``), their
-trainer and CLI, and an adapter for the official ``music2latent`` weights
-(extra ``[music2latent]``).
+Two model families satisfy the ``LatentCodec`` contract (``encode(wave[B, C, S]) ->
+latents[B, D, T]``, ``decode(latents, steps=1, generator=None) -> wave``, any length in,
+same length out):
+
+* ``conv``: the Diff-A-Riff CAE (Music2Latent architecture family), mono, 64x
+  compression; presets ``diffariff`` (~58 M parameters) and ``diffariff-tiny``.
+
+>>> from openriff.cae import from_preset
+>>> codec = from_preset("diffariff-tiny")  # untrained; from_pretrained(dir) loads weights
 """
 
 from openriff.cae.__about__ import __version__
+from openriff.cae.checkpoint import MODELS, build, from_preset, from_pretrained, save_pretrained
+from openriff.cae.codec import LatentCodec, SpectrogramCodec
+from openriff.cae.conv import ConvCAE, ConvCAEConfig
+from openriff.cae.presets import PRESETS
+from openriff.cae.spectral import SpectrogramConfig
 
-__all__ = ["__version__"]
+__all__ = [
+    "MODELS",
+    "PRESETS",
+    "ConvCAE",
+    "ConvCAEConfig",
+    "LatentCodec",
+    "SpectrogramCodec",
+    "SpectrogramConfig",
+    "__version__",
+    "build",
+    "from_preset",
+    "from_pretrained",
+    "save_pretrained",
+]

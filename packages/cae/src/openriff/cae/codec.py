@@ -1,0 +1,204 @@
+"""Any-length encoding and decoding shared by the CAE models (the LatentCodec contract).
+
+``encode(wave[B, C, S]) -> latents[B, D, ceil(S / hop)]`` and
+``decode(latents, steps=1, generator=None, length=None) -> wave[B, C, length]``, where
+``hop`` is ``hop_length`` audio samples per latent frame. Long inputs are processed in
+windows of ``chunk_latents`` frames with ``overlap_latents`` frames of context on each side,
+so memory is bounded by the window, not by the input. Encoded windows keep only their
+centres; decoded windows are cross-faded over the overlaps, so there is no seam. Noise for
+decoding is drawn from the given ``torch.Generator`` window after window, so a generator
+seeded the same way reproduces the output exactly.
+
+A subclass provides ``encode_spectrogram`` and ``decode_spectrogram`` for one window.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, to_spectrogram
+from torch import Tensor, nn
+
+
+@runtime_checkable
+class LatentCodec(Protocol):
+    """What every codec of OpenRiff offers (ARCHITECTURE.md, "Contracts")."""
+
+    sample_rate: int
+    channels: int
+    latent_dim: int
+    hop_length: int
+
+    def encode(self, wave: Tensor) -> Tensor:
+        """``[B, C, S]`` -> ``[B, D, T]``."""
+        ...
+
+    def decode(
+        self, latents: Tensor, *, steps: int = 1, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``[B, D, T]`` -> ``[B, C, T * hop]``."""
+        ...
+
+
+def adapt_channels(wave: Tensor, channels: int) -> Tensor:
+    """Match the model's channel count: extra channels are averaged, mono is duplicated.
+
+    A ``C``-channel input to a mono model becomes the mean of its channels; a mono input
+    to a stereo model is copied to both channels. Any other mismatch is an error.
+    """
+    have = wave.shape[1]
+    if have == channels:
+        return wave
+    if channels == 1:
+        return wave.mean(dim=1, keepdim=True)
+    if have == 1:
+        return wave.expand(-1, channels, -1)
+    raise ValueError(f"cannot map {have} audio channels onto a {channels}-channel model")
+
+
+def check_wave(wave: Tensor) -> None:
+    """Raise a clear error for input a codec cannot encode."""
+    if wave.ndim != 3:
+        raise ValueError(f"expected audio shaped [B, C, S], got {list(wave.shape)}")
+    if wave.shape[0] == 0 or wave.shape[1] == 0 or wave.shape[2] == 0:
+        raise ValueError(f"audio is empty: shape {list(wave.shape)}")
+    if not wave.is_floating_point():
+        raise TypeError(f"audio must be floating point, got {wave.dtype}")
+    if not torch.isfinite(wave).all():
+        raise ValueError("audio contains NaN or infinite samples")
+
+
+def windows(total: int, chunk: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split ``[0, total)`` into ``(lo, hi, keep_lo, keep_hi)``: context and kept parts."""
+    out = []
+    for start in range(0, total, chunk):
+        stop = min(total, start + chunk)
+        out.append((max(0, start - overlap), min(total, stop + overlap), start, stop))
+    return out
+
+
+def fade_weights(lo: int, hi: int, keep_lo: int, keep_hi: int, total: int, hop: int) -> Tensor:
+    """Cross-fade weights in samples for a decoded window ``[lo, hi)`` (latent frames).
+
+    Weights ramp up linearly from a window edge shared with a neighbour, over twice that
+    side's context, and are 1 elsewhere (also at the outer edges of the signal). Two
+    unclipped neighbours' ramps sum to 1 across their shared region; the decoder divides by
+    the summed weights anyway, so clipped windows at the end blend just as smoothly.
+    """
+    n = (hi - lo) * hop
+    position = torch.arange(n, dtype=torch.float64) + 0.5
+    weight = torch.ones(n, dtype=torch.float64)
+    if lo > 0:
+        weight = torch.minimum(weight, position / (2 * (keep_lo - lo) * hop))
+    if hi < total:
+        weight = torch.minimum(weight, (n - position) / (2 * (hi - keep_hi) * hop))
+    return weight
+
+
+class SpectrogramCodec(nn.Module):
+    """Base of the CAE models: the any-length LatentCodec over per-window networks.
+
+    Subclasses set ``sample_rate``, ``channels``, ``latent_dim``, ``spectrogram``,
+    ``frames_per_latent``, ``chunk_latents`` and ``overlap_latents``, and implement
+    :meth:`encode_spectrogram` and :meth:`decode_spectrogram`.
+    """
+
+    sample_rate: int
+    channels: int
+    latent_dim: int
+    spectrogram: SpectrogramConfig
+    frames_per_latent: int
+    chunk_latents: int
+    overlap_latents: int
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per latent frame."""
+        return self.spectrogram.hop_length * self.frames_per_latent
+
+    def encode_spectrogram(self, spec: Tensor) -> Tensor:
+        """``[B, 2C, F, T * frames_per_latent]`` -> latents ``[B, D, T]`` in (-1, 1)."""
+        raise NotImplementedError
+
+    def decode_spectrogram(
+        self, latents: Tensor, *, steps: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``."""
+        raise NotImplementedError
+
+    def _param(self) -> Tensor:
+        return next(self.parameters())
+
+    @torch.no_grad()
+    def encode(self, wave: Tensor) -> Tensor:
+        """Encode audio of any length.
+
+        Args:
+            wave: ``[B, C, S]`` float audio at ``sample_rate``; channels are adapted with
+                :func:`adapt_channels`.
+
+        Returns:
+            latents ``[B, latent_dim, ceil(S / hop_length)]`` in (-1, 1).
+        """
+        check_wave(wave)
+        param = self._param()
+        wave = adapt_channels(wave.to(param.device, param.dtype), self.channels)
+        hop = self.hop_length
+        total = math.ceil(wave.shape[-1] / hop)
+        wave = nn.functional.pad(wave, (0, total * hop - wave.shape[-1]))
+        parts = []
+        for lo, hi, keep_lo, keep_hi in windows(total, self.chunk_latents, self.overlap_latents):
+            spec = to_spectrogram(wave[..., lo * hop : hi * hop], self.spectrogram)
+            latents = self.encode_spectrogram(spec)  # (B, D, hi - lo)
+            parts.append(latents[..., keep_lo - lo : keep_hi - lo])
+        return torch.cat(parts, dim=-1)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        latents: Tensor,
+        *,
+        steps: int = 1,
+        generator: torch.Generator | None = None,
+        length: int | None = None,
+    ) -> Tensor:
+        """Decode latents of any length.
+
+        Args:
+            latents: ``[B, latent_dim, T]``.
+            steps: consistency steps (1 is one-step decoding; more refine).
+            generator: randomness of the decoding noise; same seed, same audio.
+            length: output samples (default ``T * hop_length``); shorter trims, longer
+                pads with zeros. Pass the original length to undo :meth:`encode`'s padding.
+
+        Returns:
+            audio ``[B, channels, length]``.
+        """
+        if latents.ndim != 3 or latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"expected latents shaped [B, {self.latent_dim}, T], got {list(latents.shape)}"
+            )
+        if latents.shape[0] == 0 or latents.shape[2] == 0:
+            raise ValueError(f"latents are empty: shape {list(latents.shape)}")
+        if not torch.isfinite(latents).all():
+            raise ValueError("latents contain NaN or infinite values")
+        param = self._param()
+        latents = latents.to(param.device, param.dtype)
+        hop = self.hop_length
+        total = latents.shape[-1]
+        out = torch.zeros(latents.shape[0], self.channels, total * hop, device=param.device)
+        norm = torch.zeros(total * hop, dtype=torch.float64)
+        for lo, hi, keep_lo, keep_hi in windows(total, self.chunk_latents, self.overlap_latents):
+            spec = self.decode_spectrogram(latents[..., lo:hi], steps=steps, generator=generator)
+            wave = from_spectrogram(spec.float(), self.spectrogram)  # (B, C, (hi - lo) * hop)
+            weight = fade_weights(lo, hi, keep_lo, keep_hi, total, hop)
+            out[..., lo * hop : hi * hop] += wave * weight.to(wave)
+            norm[lo * hop : hi * hop] += weight
+        out = out / norm.to(out)
+        if length is not None:
+            if length < 0:
+                raise ValueError(f"length must be >= 0, got {length}")
+            out = nn.functional.pad(out, (0, max(0, length - out.shape[-1])))[..., :length]
+        return out

@@ -1,0 +1,378 @@
+"""The Diff-A-Riff consistency autoencoder (``conv``; Music2Latent architecture family).
+
+Diff-A-Riff 4.2.1: a 2-D convolutional residual encoder reads the compressed complex
+spectrogram ``[B, 2C, F, T_frames]``, downsamples frequency and time level by level,
+collapses the remaining frequency axis into channels and emits 64-channel latents in
+(-1, 1), one per ``frames_per_latent`` STFT frames (4096 samples: ~11.7 Hz at 48 kHz, 64x
+compression of mono audio). A decoder turns the latents back into a pyramid of 2-D
+feature maps, one per resolution, which condition a consistency model: a U-Net over the
+spectrogram that maps noise at ``sigma_max`` to the clean spectrogram in one step, or
+refines it in more.
+
+Resolution levels (default): ``(F, T) = (1024, 8n) -> (512, 4n) -> (128, 2n) -> (32, n) ->
+(8, n)`` for ``n`` latent frames, with the (frequency, time) factors in
+``ConvCAEConfig.factors``. The encoder, the decoder pyramid and the U-Net share them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from openriff.cae.codec import SpectrogramCodec
+from openriff.cae.consistency import ConsistencyConfig, scalings
+from openriff.cae.consistency import sample as consistency_sample
+from openriff.cae.layers import (
+    Attention,
+    Downsample,
+    NoiseEmbedding,
+    ResBlock,
+    Upsample,
+    conv,
+    group_norm,
+)
+from openriff.cae.spectral import SpectrogramConfig
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class ConvCAEConfig:
+    """Hyper-parameters of :class:`ConvCAE`.
+
+    Attributes:
+        channels: audio channels (1 for the Diff-A-Riff CAE).
+        sample_rate: audio sample rate the model is trained at.
+        latent_dim: latent channels ``D``.
+        base_channels: channels at the finest resolution.
+        multipliers: channel multiplier per resolution level.
+        factors: (frequency, time) downsampling between consecutive levels.
+        unet_blocks: residual blocks per level in each half of the consistency U-Net.
+        encoder_blocks: residual blocks per level in the encoder and decoder.
+        attention: whether a level has self-attention (U-Net, encoder and decoder).
+        heads: attention heads.
+        bottleneck_channels: width of the 1-D blocks next to the latents.
+        bottleneck_blocks: 1-D residual blocks in the encoder head and decoder stem.
+        emb_dim: width of the noise-level embedding.
+        dropout: dropout inside the U-Net's residual blocks.
+        chunk_latents: latent frames per window when encoding/decoding long audio.
+        overlap_latents: context frames on each side of a window.
+        spectrogram: STFT representation.
+        consistency: noise levels and consistency-training settings.
+    """
+
+    channels: int = 1
+    sample_rate: int = 48_000
+    latent_dim: int = 64
+    base_channels: int = 64
+    multipliers: tuple[int, ...] = (1, 2, 4, 4, 4)
+    factors: tuple[tuple[int, int], ...] = ((2, 2), (4, 2), (4, 2), (4, 1))
+    unet_blocks: tuple[int, ...] = (2, 2, 2, 2, 2)
+    encoder_blocks: tuple[int, ...] = (1, 1, 1, 1, 1)
+    attention: tuple[bool, ...] = (False, False, False, True, True)
+    heads: int = 4
+    bottleneck_channels: int = 512
+    bottleneck_blocks: int = 4
+    emb_dim: int = 256
+    dropout: float = 0.0
+    chunk_latents: int = 64
+    overlap_latents: int = 4
+    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+
+    def __post_init__(self) -> None:
+        levels = len(self.multipliers)
+        for name in ("unet_blocks", "encoder_blocks", "attention"):
+            if len(getattr(self, name)) != levels:
+                raise ValueError(f"{name} needs one entry per level ({levels})")
+        if len(self.factors) != levels - 1:
+            raise ValueError(f"factors needs {levels - 1} entries (between levels)")
+        if self.spectrogram.bins % math.prod(f for f, _ in self.factors):
+            raise ValueError("the frequency factors must divide the number of bins")
+        if self.chunk_latents < max(1, 2 * self.overlap_latents):
+            raise ValueError("chunk_latents must be at least 2 * overlap_latents")
+
+    @property
+    def frames_per_latent(self) -> int:
+        """STFT frames per latent frame (product of the time factors)."""
+        return math.prod(t for _, t in self.factors)
+
+    @property
+    def bottom_bins(self) -> int:
+        """Frequency bins left at the coarsest level."""
+        return self.spectrogram.bins // math.prod(f for f, _ in self.factors)
+
+
+def _level_shapes(config: ConvCAEConfig) -> list[int]:
+    """Channels of each level."""
+    return [config.base_channels * m for m in config.multipliers]
+
+
+class _Stage(nn.Module):
+    """Residual blocks (+ attention after each) of one level."""
+
+    def __init__(
+        self, dims: int, channels: int, blocks: int, attention: bool, heads: int, emb: int | None
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(ResBlock(dims, channels, channels, emb) for _ in range(blocks))
+        self.attn = nn.ModuleList(
+            Attention(channels, heads) if attention else nn.Identity() for _ in range(blocks)
+        )
+
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
+        for block, attn in zip(self.blocks, self.attn, strict=True):
+            x = attn(block(x, emb))
+        return x
+
+
+class Encoder(nn.Module):
+    """Spectrogram ``[B, 2C, F, 8n]`` -> latents ``[B, D, n]`` in (-1, 1)."""
+
+    def __init__(self, config: ConvCAEConfig) -> None:
+        super().__init__()
+        chans = _level_shapes(config)
+        bins = config.spectrogram.bins
+        self.stem = conv(2, 2 * config.channels, chans[0], 3)
+        # Convolutions are shift-invariant in frequency; spectra are not.
+        self.freq_pos = nn.Parameter(torch.zeros(1, chans[0], bins, 1))
+        self.stages = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for level, c in enumerate(chans):
+            self.stages.append(
+                _Stage(
+                    2, c, config.encoder_blocks[level], config.attention[level], config.heads, None
+                )
+            )
+            if level < len(config.factors):
+                self.downs.append(Downsample(c, chans[level + 1], config.factors[level]))
+        flat = chans[-1] * config.bottom_bins
+        self.to_1d = conv(1, flat, config.bottleneck_channels, 1)
+        self.head = nn.ModuleList(
+            ResBlock(1, config.bottleneck_channels, config.bottleneck_channels)
+            for _ in range(config.bottleneck_blocks)
+        )
+        self.norm_out = group_norm(config.bottleneck_channels)
+        self.out = conv(1, config.bottleneck_channels, config.latent_dim, 1)
+
+    def forward(self, spec: Tensor) -> Tensor:
+        """``[B, 2C, F, 8n]`` -> ``[B, D, n]``."""
+        x = self.stem(spec) + self.freq_pos  # (B, C0, F, T)
+        for level, stage in enumerate(self.stages):
+            x = stage(x)
+            if level < len(self.downs):
+                x = self.downs[level](x)
+        b, c, f, t = x.shape
+        x = self.to_1d(x.reshape(b, c * f, t))  # (B, Cb, n)
+        for block in self.head:
+            x = block(x)
+        return torch.tanh(self.out(nn.functional.silu(self.norm_out(x))))  # (B, D, n)
+
+
+class Decoder(nn.Module):
+    """Latents ``[B, D, n]`` -> feature pyramid, finest level first."""
+
+    def __init__(self, config: ConvCAEConfig) -> None:
+        super().__init__()
+        chans = _level_shapes(config)
+        self.bottom_bins = config.bottom_bins
+        self.stem = conv(1, config.latent_dim, config.bottleneck_channels, 1)
+        self.body = nn.ModuleList(
+            ResBlock(1, config.bottleneck_channels, config.bottleneck_channels)
+            for _ in range(config.bottleneck_blocks)
+        )
+        self.to_2d = conv(1, config.bottleneck_channels, chans[-1] * config.bottom_bins, 1)
+        self.stages = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for level in reversed(range(len(chans))):
+            self.stages.append(
+                _Stage(
+                    2,
+                    chans[level],
+                    config.encoder_blocks[level],
+                    config.attention[level],
+                    config.heads,
+                    None,
+                )
+            )
+            if level > 0:
+                self.ups.append(Upsample(chans[level], chans[level - 1], config.factors[level - 1]))
+
+    def forward(self, latents: Tensor) -> list[Tensor]:
+        """``[B, D, n]`` -> one ``[B, C_l, F_l, T_l]`` map per level, finest first."""
+        x = self.stem(latents)  # (B, Cb, n)
+        for block in self.body:
+            x = block(x)
+        b, _, n = x.shape
+        x = self.to_2d(x).reshape(b, -1, self.bottom_bins, n)  # (B, C_L, F_L, n)
+        pyramid = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            pyramid.append(x)
+            if i < len(self.ups):
+                x = self.ups[i](x)
+        return pyramid[::-1]
+
+
+class ConsistencyUNet(nn.Module):
+    """``F(c_in * x_sigma, c_noise | pyramid)`` over spectrograms ``[B, 2C, F, T]``."""
+
+    def __init__(self, config: ConvCAEConfig) -> None:
+        super().__init__()
+        chans = _level_shapes(config)
+        bins = config.spectrogram.bins
+        emb = config.emb_dim
+        self.embed = NoiseEmbedding(emb)
+        # Noise-dependent per-frequency gains on the input and output (Music2Latent's
+        # frequency scaling): a cheap way to give the shift-invariant convolutions a
+        # frequency-dependent response.
+        self.gain_in = nn.Linear(emb, bins)
+        self.gain_out = nn.Linear(emb, bins)
+        self.stem = conv(2, 2 * config.channels, chans[0], 3)
+        self.levels = len(chans)
+        self.down_inject = nn.ModuleList()
+        self.down_blocks = nn.ModuleList()
+        self.down_attn = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for level, c in enumerate(chans):
+            for _ in range(config.unet_blocks[level]):
+                self.down_inject.append(conv(2, c, c, 1))
+                self.down_blocks.append(ResBlock(2, c, c, emb, config.dropout))
+                self.down_attn.append(
+                    Attention(c, config.heads) if config.attention[level] else nn.Identity()
+                )
+            if level < self.levels - 1:
+                self.downs.append(Downsample(c, chans[level + 1], config.factors[level]))
+        self.up_inject = nn.ModuleList()
+        self.up_blocks = nn.ModuleList()
+        self.up_attn = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for level in reversed(range(self.levels)):
+            c = chans[level]
+            for _ in range(config.unet_blocks[level]):
+                self.up_inject.append(conv(2, c, c, 1))
+                self.up_blocks.append(ResBlock(2, c, c, emb, config.dropout))
+                self.up_attn.append(
+                    Attention(c, config.heads) if config.attention[level] else nn.Identity()
+                )
+            if level > 0:
+                self.ups.append(Upsample(c, chans[level - 1], config.factors[level - 1]))
+        self.blocks_per_level = config.unet_blocks
+        self.norm_out = group_norm(chans[0])
+        self.out = conv(2, chans[0], 2 * config.channels, 3)
+
+    def forward(self, x: Tensor, c_noise: Tensor, pyramid: list[Tensor]) -> Tensor:
+        """``[B, 2C, F, T]``, ``[B]``, pyramid -> ``[B, 2C, F, T]``."""
+        emb = self.embed(c_noise)  # (B, E)
+        x = self.stem(x * (1.0 + self.gain_in(emb))[:, None, :, None])  # (B, C0, F, T)
+        skips = []
+        k = 0
+        for level in range(self.levels):
+            for _ in range(self.blocks_per_level[level]):
+                x = (x + self.down_inject[k](pyramid[level])) / math.sqrt(2.0)
+                x = self.down_attn[k](self.down_blocks[k](x, emb))
+                skips.append(x)
+                k += 1
+            if level < self.levels - 1:
+                x = self.downs[level](x)
+        k = 0
+        for i, level in enumerate(reversed(range(self.levels))):
+            for _ in range(self.blocks_per_level[level]):
+                x = (x + skips.pop() + self.up_inject[k](pyramid[level])) / math.sqrt(3.0)
+                x = self.up_attn[k](self.up_blocks[k](x, emb))
+                k += 1
+            if level > 0:
+                x = self.ups[i](x)
+        x = nn.functional.silu(self.norm_out(x)) * (1.0 + self.gain_out(emb))[:, None, :, None]
+        out: Tensor = self.out(x)
+        return out
+
+
+class ConvCAE(SpectrogramCodec):
+    """The Diff-A-Riff consistency autoencoder; a :class:`LatentCodec`.
+
+    Args:
+        config: hyper-parameters (see :mod:`openriff.cae.presets` for named ones).
+    """
+
+    def __init__(self, config: ConvCAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.channels = config.channels
+        self.latent_dim = config.latent_dim
+        self.spectrogram = config.spectrogram
+        self.frames_per_latent = config.frames_per_latent
+        self.chunk_latents = config.chunk_latents
+        self.overlap_latents = config.overlap_latents
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.unet = ConsistencyUNet(config)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """All zero-initialisation of the model, in one place.
+
+        Residual branches end at zero (each block starts as the identity), attention
+        outputs and FiLM start at zero, the frequency gains start at 1 and the U-Net's
+        output starts at zero, so the initial consistency function is ``c_skip * x``.
+        """
+        for module in self.modules():
+            if isinstance(module, ResBlock):
+                nn.init.zeros_(module.conv2.weight)  # type: ignore[arg-type]
+                nn.init.zeros_(module.conv2.bias)  # type: ignore[arg-type]
+                if module.film is not None:
+                    nn.init.zeros_(module.film.weight)
+                    nn.init.zeros_(module.film.bias)
+            elif isinstance(module, Attention):
+                nn.init.zeros_(module.proj.weight)
+                nn.init.zeros_(module.proj.bias)
+        for linear in (self.unet.gain_in, self.unet.gain_out):
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+        nn.init.zeros_(self.unet.out.weight)  # type: ignore[arg-type]
+        nn.init.zeros_(self.unet.out.bias)  # type: ignore[arg-type]
+
+    def encode_spectrogram(self, spec: Tensor) -> Tensor:
+        """``[B, 2C, F, 8n]`` -> latents ``[B, D, n]``."""
+        latents: Tensor = self.encoder(spec)
+        return latents
+
+    def denoise(self, noisy: Tensor, sigma: Tensor, pyramid: list[Tensor]) -> Tensor:
+        """The consistency function ``f(x_sigma, sigma) = c_skip x + c_out F(c_in x)``.
+
+        Args:
+            noisy: ``[B, 2C, F, T]`` spectrogram plus noise of level ``sigma``.
+            sigma: ``[B]`` noise levels.
+            pyramid: decoder features of the latents (:meth:`features`).
+        """
+        c_skip, c_out, c_in, c_noise = scalings(sigma, self.config.consistency)
+        view = (-1, 1, 1, 1)
+        out = self.unet(noisy * c_in.view(view), c_noise, pyramid)
+        return c_skip.view(view) * noisy + c_out.view(view) * out
+
+    def features(self, latents: Tensor) -> list[Tensor]:
+        """Decoder feature pyramid of ``latents`` ``[B, D, n]``, finest level first."""
+        pyramid: list[Tensor] = self.decoder(latents)
+        return pyramid
+
+    def decode_spectrogram(
+        self, latents: Tensor, *, steps: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """Latents ``[B, D, n]`` -> spectrogram ``[B, 2C, F, 8n]`` in ``steps`` steps."""
+        pyramid = self.features(latents)
+        shape = (
+            latents.shape[0],
+            2 * self.channels,
+            self.spectrogram.bins,
+            latents.shape[-1] * self.frames_per_latent,
+        )
+        return consistency_sample(
+            lambda x, sigma: self.denoise(x, sigma, pyramid),
+            shape,
+            steps,
+            self.config.consistency,
+            generator=generator,
+            device=latents.device,
+            dtype=latents.dtype,
+        )

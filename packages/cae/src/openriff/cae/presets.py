@@ -1,0 +1,29 @@
+"""Named CAE configurations, as data: ``PRESETS[name] -> (model kind, config)``.
+
+``diffariff`` is sized like the Diff-A-Riff CAE (about 58 M parameters, mono, 64x
+compression); ``diffariff-tiny`` has the same structure and trains in minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+from openriff.cae.conv import ConvCAEConfig
+
+PRESETS: dict[str, tuple[str, object]] = {
+    "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
+    "diffariff-tiny": (
+        "conv",
+        ConvCAEConfig(
+            base_channels=8,
+            multipliers=(1, 2, 2, 4, 4),
+            unet_blocks=(1, 1, 1, 1, 1),
+            encoder_blocks=(1, 1, 1, 1, 1),
+            attention=(False, False, False, False, True),
+            heads=2,
+            bottleneck_channels=64,
+            bottleneck_blocks=2,
+            emb_dim=64,
+            chunk_latents=16,
+            overlap_latents=2,
+        ),
+    ),
+}

@@ -1,0 +1,151 @@
+"""The complex-spectrogram representation the CAE models see (Music2Latent family).
+
+A waveform ``[B, C, S]`` becomes ``[B, 2C, F, T]``: for each audio channel the real and
+imaginary parts of its STFT (Hann window ``n_fft``, hop ``hop_length``), with magnitudes
+compressed invertibly as ``beta * |X|**alpha`` and phases kept (Diff-A-Riff 4.2.1;
+Music2Latent). ``F = n_fft // 2`` bins are kept: the real FFT has ``n_fft // 2 + 1`` bins,
+but the DC and Nyquist bins of a real signal are both real, so the Nyquist value is
+stored in the (otherwise always zero) imaginary part of the DC bin. Nothing is lost and the
+inverse is exact up to float rounding.
+
+Framing: the waveform is padded by ``(n_fft - hop) / 2`` zeros on each side, so a signal
+of ``S`` samples (``S`` a multiple of the hop) gives exactly ``S / hop`` frames, frame ``t``
+centred on samples ``[t * hop, (t + 1) * hop)``. The inverse is a windowed overlap-add
+normalised by the summed squared window, which is well conditioned everywhere inside the
+signal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class SpectrogramConfig:
+    """Parameters of the compressed complex STFT.
+
+    Attributes:
+        n_fft: FFT size (Hann window length); ``n_fft // 2`` frequency bins are kept.
+        hop_length: samples between frames; lengths are handled in multiples of it.
+        alpha: magnitude compression exponent, ``beta * |X|**alpha``.
+        beta: magnitude compression gain.
+    """
+
+    n_fft: int = 2048
+    hop_length: int = 512
+    alpha: float = 0.65
+    beta: float = 0.34
+
+    def __post_init__(self) -> None:
+        if self.n_fft % self.hop_length or (self.n_fft - self.hop_length) % 2:
+            raise ValueError(
+                f"n_fft ({self.n_fft}) must be a multiple of hop_length ({self.hop_length}) "
+                "with an even difference"
+            )
+        if not 0.0 < self.alpha <= 1.0 or self.beta <= 0.0:
+            raise ValueError(f"need 0 < alpha <= 1 and beta > 0, got {self.alpha}, {self.beta}")
+
+    @property
+    def bins(self) -> int:
+        """Frequency bins kept (``F``)."""
+        return self.n_fft // 2
+
+    @property
+    def pad(self) -> int:
+        """Zeros added on each side so that ``S`` samples give ``S / hop`` frames."""
+        return (self.n_fft - self.hop_length) // 2
+
+
+def _window(config: SpectrogramConfig, like: Tensor) -> Tensor:
+    return torch.hann_window(config.n_fft, periodic=True, dtype=like.dtype, device=like.device)
+
+
+def compress(spec: Tensor, config: SpectrogramConfig) -> Tensor:
+    """``beta * |X|**alpha * exp(i angle X)`` of a complex tensor."""
+    magnitude = spec.abs()
+    # Where |X| is 0 the angle is irrelevant; this keeps the gradient finite there.
+    gain = config.beta * magnitude.clamp_min(1e-20).pow(config.alpha - 1.0)
+    return spec * gain
+
+
+def decompress(spec: Tensor, config: SpectrogramConfig) -> Tensor:
+    """Inverse of :func:`compress`."""
+    magnitude = spec.abs() / config.beta
+    gain = magnitude.clamp_min(1e-20).pow(1.0 / config.alpha - 1.0) / config.beta
+    return spec * gain
+
+
+def to_spectrogram(wave: Tensor, config: SpectrogramConfig) -> Tensor:
+    """Compressed complex STFT as real channels.
+
+    Args:
+        wave: audio ``[B, C, S]``; ``S`` must be a multiple of ``config.hop_length``.
+        config: STFT parameters.
+
+    Returns:
+        ``[B, 2C, F, S / hop]``; channel ``2c`` is the real part and ``2c + 1`` the
+        imaginary part of audio channel ``c``.
+    """
+    batch, channels, length = wave.shape
+    if length % config.hop_length:
+        raise ValueError(f"length {length} is not a multiple of hop {config.hop_length}")
+    x = F.pad(wave.reshape(batch * channels, length), (config.pad, config.pad))
+    spec = torch.stft(
+        x,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        window=_window(config, x),
+        center=False,
+        return_complex=True,
+    )  # (B*C, F+1, T)
+    # Nyquist (real) into the imaginary part of DC (real): F bins hold everything.
+    packed = spec[:, : config.bins].clone()
+    packed[:, 0] = torch.complex(spec[:, 0].real, spec[:, config.bins].real)
+    packed = compress(packed, config)
+    out = torch.stack((packed.real, packed.imag), dim=1)  # (B*C, 2, F, T)
+    return out.reshape(batch, 2 * channels, config.bins, -1)
+
+
+def from_spectrogram(spec: Tensor, config: SpectrogramConfig) -> Tensor:
+    """Waveform of a representation made by :func:`to_spectrogram`.
+
+    Args:
+        spec: ``[B, 2C, F, T]``.
+        config: STFT parameters.
+
+    Returns:
+        audio ``[B, C, T * hop]``.
+    """
+    batch, two_c, bins, frames = spec.shape
+    if two_c % 2 or bins != config.bins:
+        raise ValueError(f"expected [B, 2C, {config.bins}, T], got {list(spec.shape)}")
+    x = spec.reshape(batch * two_c // 2, 2, bins, frames)
+    packed = decompress(torch.complex(x[:, 0].float(), x[:, 1].float()), config)
+    full = torch.zeros(
+        packed.shape[0], bins + 1, frames, dtype=packed.dtype, device=packed.device
+    )  # (B*C, F+1, T)
+    full[:, 1:bins] = packed[:, 1:]
+    full[:, 0] = packed[:, 0].real.to(packed.dtype)
+    full[:, bins] = packed[:, 0].imag.to(packed.dtype)
+    frames_time = torch.fft.irfft(full, n=config.n_fft, dim=1)  # (B*C, n_fft, T)
+    window = _window(config, frames_time)
+    total = (frames - 1) * config.hop_length + config.n_fft
+    fold = dict(
+        output_size=(1, total), kernel_size=(1, config.n_fft), stride=(1, config.hop_length)
+    )
+    signal = F.fold(frames_time * window[:, None], **fold)  # (B*C, 1, 1, total)
+    norm = F.fold(window.square()[None, :, None].expand(1, -1, frames), **fold)
+    signal = signal / norm.clamp_min(1e-8)
+    length = frames * config.hop_length
+    wave = signal.reshape(batch * two_c // 2, total)[:, config.pad : config.pad + length]
+    return wave.reshape(batch, two_c // 2, length)
+
+
+def frames_for(samples: int, config: SpectrogramConfig) -> int:
+    """STFT frames for ``samples`` (rounded up to whole hops)."""
+    return math.ceil(samples / config.hop_length)

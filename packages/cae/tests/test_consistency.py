@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+from openriff.cae.consistency import (
+    ConsistencyConfig,
+    index_of,
+    pseudo_huber,
+    sample,
+    sample_training_sigmas,
+    scalings,
+    sigma_at,
+    teacher_step,
+)
+
+CONFIG = ConsistencyConfig()
+
+
+def test_boundary_condition_at_sigma_min() -> None:
+    c_skip, c_out, c_in, _ = scalings(torch.tensor([CONFIG.sigma_min]), CONFIG)
+    assert c_skip.item() == pytest.approx(1.0)
+    assert c_out.item() == pytest.approx(0.0, abs=1e-12)
+    assert c_in.item() == pytest.approx(1 / math.sqrt(CONFIG.sigma_min**2 + 0.25))
+
+
+def test_noise_curve_endpoints_and_inverse() -> None:
+    u = torch.linspace(0, 1, 11, dtype=torch.float64)
+    sigma = sigma_at(u, CONFIG)
+    assert sigma[0].item() == pytest.approx(0.002)
+    assert sigma[-1].item() == pytest.approx(80.0)
+    assert bool((sigma[1:] > sigma[:-1]).all())
+    torch.testing.assert_close(index_of(sigma, CONFIG), u)
+
+
+def test_teacher_step_curriculum_is_exponential_from_1_over_s0_to_1_over_s1() -> None:
+    assert teacher_step(0.0, CONFIG) == pytest.approx(1 / 10)
+    assert teacher_step(1.0, CONFIG) == pytest.approx(1 / 1280)
+    assert teacher_step(0.5, CONFIG) == pytest.approx(math.sqrt(1 / 10 * 1 / 1280))
+
+
+def test_training_sigmas_are_ordered_and_in_range() -> None:
+    g = torch.Generator().manual_seed(0)
+    sigma, teacher = sample_training_sigmas(
+        4096, 0.3, CONFIG, generator=g, device=torch.device("cpu")
+    )
+    assert bool((teacher < sigma).all())
+    assert bool((teacher >= CONFIG.sigma_min * 0.999).all())
+    assert bool((sigma <= CONFIG.sigma_max).all())
+    # log-normal: the median of log sigma is P_mean (up to clamping at the ends).
+    assert sigma.log().median().item() == pytest.approx(CONFIG.p_mean, abs=0.1)
+
+
+def test_pseudo_huber() -> None:
+    a = torch.zeros(2, 100)
+    b = torch.zeros(2, 100)
+    b[1] = 1.0
+    d = pseudo_huber(a, b, 0.00054)
+    c = 0.00054 * 10
+    assert d[0].item() == pytest.approx(0.0, abs=1e-7)
+    assert d[1].item() == pytest.approx(math.sqrt(100 + c * c) - c, rel=1e-6)
+
+
+def test_one_step_sampling_of_an_exact_consistency_function() -> None:
+    # Data is a single point mu: the exact consistency function returns mu from anywhere.
+    mu = torch.tensor([0.3, -0.7])
+
+    def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return mu.expand_as(x)
+
+    g = torch.Generator().manual_seed(0)
+    for steps in (1, 3):
+        out = sample(model, (5, 2), steps, CONFIG, generator=g, device=torch.device("cpu"))
+        torch.testing.assert_close(out, mu.expand(5, 2))
+    with pytest.raises(ValueError, match="steps"):
+        sample(model, (5, 2), 0, CONFIG, generator=g, device=torch.device("cpu"))

@@ -1,0 +1,208 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from openriff.cae import (
+    PRESETS,
+    ConvCAE,
+    ConvCAEConfig,
+    LatentCodec,
+    from_preset,
+    from_pretrained,
+    save_pretrained,
+)
+from openriff.cae.codec import fade_weights, windows
+from openriff.cae.config import from_dict, to_dict
+
+
+@pytest.fixture(scope="module")
+def tiny(device: torch.device) -> ConvCAE:
+    torch.manual_seed(0)
+    model = from_preset("diffariff-tiny")
+    assert isinstance(model, ConvCAE)
+    return model.to(device).eval()
+
+
+def audio(channels: int, samples: int, device: torch.device, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(2, channels, samples, generator=g) * 0.2).to(device)
+
+
+def test_satisfies_the_latent_codec_contract(tiny: ConvCAE) -> None:
+    assert isinstance(tiny, LatentCodec)
+    assert (tiny.sample_rate, tiny.channels, tiny.latent_dim, tiny.hop_length) == (
+        48_000,
+        1,
+        64,
+        4096,
+    )
+
+
+@pytest.mark.parametrize("samples", [4800, 4096, 4097, 12_345, 48_000])
+def test_shapes_bounds_and_exact_lengths(tiny: ConvCAE, samples: int, device: torch.device) -> None:
+    wave = audio(1, samples, device)
+    latents = tiny.encode(wave)
+    assert latents.shape == (2, 64, math.ceil(samples / 4096))
+    assert bool(torch.isfinite(latents).all())
+    assert latents.abs().max().item() < 1.0
+    out = tiny.decode(latents, generator=torch.Generator(device).manual_seed(0), length=samples)
+    assert out.shape == (2, 1, samples)
+    assert bool(torch.isfinite(out).all())
+    assert tiny.decode(latents, generator=torch.Generator(device).manual_seed(0)).shape == (
+        2,
+        1,
+        latents.shape[-1] * 4096,
+    )
+
+
+@pytest.mark.slow
+def test_sixty_seconds_in_windows(tiny: ConvCAE, device: torch.device) -> None:
+    samples = 60 * 48_000 + 17
+    wave = audio(1, samples, device)[:1]
+    latents = tiny.encode(wave)
+    assert latents.shape == (1, 64, math.ceil(samples / 4096))
+    assert latents.abs().max().item() < 1.0
+    out = tiny.decode(latents, steps=1, generator=torch.Generator(device).manual_seed(1))
+    assert out.shape == (1, 1, latents.shape[-1] * 4096)
+    assert bool(torch.isfinite(out).all())
+
+
+def test_stereo_input_is_downmixed_for_a_mono_model(tiny: ConvCAE, device: torch.device) -> None:
+    stereo = audio(2, 9000, device)
+    torch.testing.assert_close(tiny.encode(stereo), tiny.encode(stereo.mean(1, keepdim=True)))
+
+
+def test_silent_and_clipped_audio_encode(tiny: ConvCAE, device: torch.device) -> None:
+    silent = torch.zeros(1, 1, 8192, device=device)
+    clipped = (audio(1, 8192, device)[:1] * 20).clamp(-1, 1)
+    for wave in (silent, clipped):
+        latents = tiny.encode(wave)
+        assert bool(torch.isfinite(latents).all())
+
+
+def test_decoding_is_deterministic_for_a_generator(tiny: ConvCAE, device: torch.device) -> None:
+    latents = tiny.encode(audio(1, 40_000, device))
+    a = tiny.decode(latents, steps=2, generator=torch.Generator(device).manual_seed(3))
+    b = tiny.decode(latents, steps=2, generator=torch.Generator(device).manual_seed(3))
+    c = tiny.decode(latents, steps=2, generator=torch.Generator(device).manual_seed(4))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert torch.equal(tiny.encode(audio(1, 40_000, device)), latents)
+
+
+def test_boundary_condition_of_the_consistency_function(
+    tiny: ConvCAE, device: torch.device
+) -> None:
+    # f(x, sigma_min) = x whatever the weights (here: perturbed away from zero-init).
+    model = from_preset("diffariff-tiny").to(device)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(2, 2, 1024, 16, device=device)
+    pyramid = model.features(torch.zeros(2, 64, 2, device=device))
+    sigma = torch.full((2,), model.config.consistency.sigma_min, device=device)
+    torch.testing.assert_close(model.denoise(x, sigma, pyramid), x)
+
+
+@pytest.mark.parametrize(
+    ("wave", "message"),
+    [
+        (torch.zeros(1, 8192), "shaped"),
+        (torch.zeros(1, 1, 0), "empty"),
+        (torch.full((1, 1, 8192), float("nan")), "NaN"),
+        (torch.zeros(1, 1, 8192, dtype=torch.int16), "floating"),
+    ],
+)
+def test_bad_audio_is_refused(tiny: ConvCAE, wave: torch.Tensor, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        tiny.encode(wave)
+
+
+@pytest.mark.parametrize(
+    ("latents", "message"),
+    [
+        (torch.zeros(1, 32, 4), r"\[B, 64, T\]"),
+        (torch.zeros(64, 4), r"\[B, 64, T\]"),
+        (torch.zeros(1, 64, 0), "empty"),
+        (torch.full((1, 64, 2), float("inf")), "infinite"),
+    ],
+)
+def test_bad_latents_are_refused(tiny: ConvCAE, latents: torch.Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny.decode(latents)
+
+
+def test_windows_cover_everything_once() -> None:
+    for total in (1, 15, 16, 17, 100):
+        parts = windows(total, 16, 2)
+        kept = [i for _, _, lo, hi in parts for i in range(lo, hi)]
+        assert kept == list(range(total))
+        assert all(0 <= lo <= klo < khi <= hi <= total for lo, hi, klo, khi in parts)
+
+
+def test_cross_fades_of_neighbours_sum_to_one() -> None:
+    total, hop = 40, 8
+    parts = windows(total, 16, 2)
+    acc = torch.zeros(total * hop, dtype=torch.float64)
+    for lo, hi, klo, khi in parts:
+        w = fade_weights(lo, hi, klo, khi, total, hop)
+        assert bool((w > 0).all())
+        acc[lo * hop : hi * hop] += w
+    # Full windows on both sides of the first seam: the ramps add up to exactly 1.
+    torch.testing.assert_close(acc[: 30 * hop], torch.ones(30 * hop, dtype=torch.float64))
+
+
+def test_diffariff_preset_is_sized_like_the_paper() -> None:
+    kind, config = PRESETS["diffariff"]
+    assert kind == "conv"
+    assert isinstance(config, ConvCAEConfig)
+    model = ConvCAE(config)
+    params = sum(p.numel() for p in model.parameters())
+    assert 54e6 < params < 62e6, params  # Diff-A-Riff 4.2.1: ~58 M
+    assert model.hop_length == 4096
+    assert 48_000 / model.hop_length == pytest.approx(11.72, abs=0.01)
+    # 64x compression of mono audio: 4096 samples -> 64 latent values.
+    assert model.hop_length / model.latent_dim == 64
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_configs_round_trip_through_json(name: str) -> None:
+    _, config = PRESETS[name]
+    data = json.loads(json.dumps(to_dict(config)))
+    assert from_dict(type(config), data) == config
+
+
+def test_unknown_preset_and_config_keys_are_named() -> None:
+    with pytest.raises(ValueError, match="diffariff-tiny"):
+        from_preset("nope")
+    with pytest.raises(ValueError, match="unknown keys for ConvCAEConfig: wings"):
+        from_dict(ConvCAEConfig, {"wings": 2})
+
+
+def test_save_and_load_round_trip(tiny: ConvCAE, tmp_path: Path, device: torch.device) -> None:
+    target = save_pretrained(tiny, tmp_path / "cae")
+    meta = json.loads((target / "config.json").read_text())
+    assert meta["model"] == "conv"
+    assert meta["config"]["latent_dim"] == 64
+    loaded = from_pretrained(target, device=device)
+    wave = audio(1, 10_000, device)
+    torch.testing.assert_close(loaded.encode(wave), tiny.encode(wave), rtol=0, atol=0)
+    latents = tiny.encode(wave)
+    a = loaded.decode(latents, generator=torch.Generator(device).manual_seed(5))
+    b = tiny.decode(latents, generator=torch.Generator(device).manual_seed(5))
+    assert torch.equal(a, b)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        save_pretrained(tiny, target)
+    save_pretrained(tiny, target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cae"]  # no temporary left over
+
+
+def test_loading_names_what_is_missing(tmp_path: Path, tiny: ConvCAE) -> None:
+    with pytest.raises(FileNotFoundError, match=r"config\.json is missing"):
+        from_pretrained(tmp_path)
+    target = save_pretrained(tiny, tmp_path / "cae")
+    (target / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors is missing"):
+        from_pretrained(target)

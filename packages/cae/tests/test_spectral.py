@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+from openriff.cae.spectral import (
+    SpectrogramConfig,
+    compress,
+    decompress,
+    from_spectrogram,
+    to_spectrogram,
+)
+
+CONFIG = SpectrogramConfig()
+
+
+def test_default_representation_is_the_papers() -> None:
+    assert (CONFIG.n_fft, CONFIG.hop_length, CONFIG.bins) == (2048, 512, 1024)
+    assert (CONFIG.alpha, CONFIG.beta) == (0.65, 0.34)
+
+
+@pytest.mark.parametrize(("batch", "channels", "hops"), [(1, 1, 1), (2, 1, 8), (3, 2, 37)])
+def test_shape(batch: int, channels: int, hops: int, device: torch.device) -> None:
+    wave = torch.randn(batch, channels, hops * 512, device=device)
+    spec = to_spectrogram(wave, CONFIG)
+    assert spec.shape == (batch, 2 * channels, 1024, hops)
+
+
+def signals(device: torch.device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(48 * 512) / 48_000
+    return {
+        "noise": (torch.rand(2, 2, 48 * 512, generator=g) * 2 - 1).to(device),
+        "sines": torch.stack([torch.sin(2 * math.pi * f * t) for f in (55.0, 440.0, 12_345.0)])[
+            :, None
+        ].to(device),
+        # The Nyquist bin travels in the DC bin's imaginary part: it must survive too.
+        "nyquist": (torch.ones(1, 1, 48 * 512) * torch.tensor([1.0, -1.0]).repeat(24 * 512)).to(
+            device
+        ),
+        "dc": torch.full((1, 1, 48 * 512), 0.5, device=device),
+        "silence": torch.zeros(1, 1, 48 * 512, device=device),
+        "clipped": (torch.randn(1, 1, 48 * 512, generator=g) * 5).clamp(-1, 1).to(device),
+    }
+
+
+@pytest.mark.parametrize("name", ["noise", "sines", "nyquist", "dc", "silence", "clipped"])
+def test_round_trip_within_1e_4(name: str, device: torch.device) -> None:
+    wave = signals(device)[name]
+    back = from_spectrogram(to_spectrogram(wave, CONFIG), CONFIG)
+    assert back.shape == wave.shape
+    assert (back - wave).abs().max().item() < 1e-4
+
+
+def test_compression_is_the_power_law_and_inverts() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.complex(torch.randn(1000, generator=g), torch.randn(1000, generator=g)) * 10
+    y = compress(x, CONFIG)
+    torch.testing.assert_close(y.abs(), 0.34 * x.abs() ** 0.65, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.angle(y), torch.angle(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(decompress(y, CONFIG), x, rtol=1e-5, atol=1e-5)
+
+
+def test_rejects_lengths_off_the_hop_grid_and_bad_configs() -> None:
+    with pytest.raises(ValueError, match="multiple of hop"):
+        to_spectrogram(torch.zeros(1, 1, 1000), CONFIG)
+    with pytest.raises(ValueError, match="multiple of hop_length"):
+        SpectrogramConfig(n_fft=2000, hop_length=512)
+    with pytest.raises(ValueError, match="alpha"):
+        SpectrogramConfig(alpha=0.0)
