@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from openriff.cae import (
     PRESETS,
     ConvCAE,

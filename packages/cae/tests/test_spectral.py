@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from openriff.cae.spectral import (
     SpectrogramConfig,
     compress,

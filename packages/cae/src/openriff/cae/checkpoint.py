@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
+
 from openriff.cae.__about__ import __version__
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
 from openriff.cae.presets import PRESETS
-from safetensors.torch import load_file, save_file
 
 # Model kind -> (model class, config class).
 MODELS: dict[str, tuple[type[SpectrogramCodec], type[Any]]] = {
@@ -82,10 +83,7 @@ def save_pretrained(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        (tmp / "config.json").write_text(json.dumps(config_json(model), indent=2) + "\n")
-        save_file(_cpu_state(model), str(tmp / "model.safetensors"))
-        if ema is not None:
-            save_file(_cpu_state(ema), str(tmp / "ema.safetensors"))
+        write_weights(model, tmp, ema=ema)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
@@ -93,6 +91,16 @@ def save_pretrained(
         if tmp.exists():
             shutil.rmtree(tmp)
     return target
+
+
+def write_weights(
+    model: SpectrogramCodec, directory: Path, *, ema: SpectrogramCodec | None = None
+) -> None:
+    """Write ``config.json``, ``model.safetensors`` (and ``ema.safetensors``) into a folder."""
+    (directory / "config.json").write_text(json.dumps(config_json(model), indent=2) + "\n")
+    save_file(_cpu_state(model), str(directory / "model.safetensors"))
+    if ema is not None:
+        save_file(_cpu_state(ema), str(directory / "ema.safetensors"))
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

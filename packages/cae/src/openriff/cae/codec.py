@@ -15,11 +15,13 @@ A subclass provides ``encode_spectrogram`` and ``decode_spectrogram`` for one wi
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
-from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, to_spectrogram
 from torch import Tensor, nn
+
+from openriff.cae.consistency import ConsistencyConfig
+from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, to_spectrogram
 
 
 @runtime_checkable
@@ -101,10 +103,13 @@ class SpectrogramCodec(nn.Module):
     """Base of the CAE models: the any-length LatentCodec over per-window networks.
 
     Subclasses set ``sample_rate``, ``channels``, ``latent_dim``, ``spectrogram``,
-    ``frames_per_latent``, ``chunk_latents`` and ``overlap_latents``, and implement
-    :meth:`encode_spectrogram` and :meth:`decode_spectrogram`.
+    ``consistency``, ``frames_per_latent``, ``chunk_latents`` and ``overlap_latents``, and
+    implement :meth:`encode_spectrogram` and :meth:`decode_spectrogram`; their ``forward``
+    returns the training loss of a batch of spectrograms.
     """
 
+    config: Any
+    consistency: ConsistencyConfig
     sample_rate: int
     channels: int
     latent_dim: int

@@ -20,8 +20,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from torch import Tensor, nn
+
 from openriff.cae.codec import SpectrogramCodec
-from openriff.cae.consistency import ConsistencyConfig, scalings
+from openriff.cae.consistency import ConsistencyConfig, consistency_loss, scalings
 from openriff.cae.consistency import sample as consistency_sample
 from openriff.cae.layers import (
     Attention,
@@ -33,7 +35,6 @@ from openriff.cae.layers import (
     group_norm,
 )
 from openriff.cae.spectral import SpectrogramConfig
-from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ class ConvCAE(SpectrogramCodec):
         self.channels = config.channels
         self.latent_dim = config.latent_dim
         self.spectrogram = config.spectrogram
+        self.consistency = config.consistency
         self.frames_per_latent = config.frames_per_latent
         self.chunk_latents = config.chunk_latents
         self.overlap_latents = config.overlap_latents
@@ -375,4 +377,26 @@ class ConvCAE(SpectrogramCodec):
             generator=generator,
             device=latents.device,
             dtype=latents.dtype,
+        )
+
+    def forward(self, spec: Tensor, noise: Tensor, sigma: Tensor, sigma_teacher: Tensor) -> Tensor:
+        """Consistency-training loss of a batch of clean spectrograms (scalar).
+
+        The whole autoencoder trains end to end through this loss: gradients reach the
+        encoder and decoder through the student's conditioning.
+
+        Args:
+            spec: clean spectrograms ``[B, 2C, F, 8n]``.
+            noise: standard normal noise like ``spec``.
+            sigma: ``[B]`` student noise levels.
+            sigma_teacher: ``[B]`` teacher noise levels.
+        """
+        pyramid = self.features(self.encode_spectrogram(spec))
+        return consistency_loss(
+            lambda x, s: self.denoise(x, s, pyramid),
+            spec,
+            noise,
+            sigma,
+            sigma_teacher,
+            self.config.consistency,
         )

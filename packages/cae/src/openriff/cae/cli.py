@@ -1,0 +1,221 @@
+"""``openriff-cae``: train a CAE, encode audio to latents, decode latents, round-trip.
+
+::
+
+    openriff-cae train --data AUDIO_DIR --out RUN_DIR [--preset diffariff-tiny] [--steps N]
+    openriff-cae encode --model CKPT INPUT.wav [...] --out LATENT_DIR
+    openriff-cae decode --model CKPT LATENTS.npy [...] --out AUDIO_DIR [--steps 1] [--seed 0]
+    openriff-cae roundtrip --model CKPT INPUT.wav --out OUTPUT.wav
+
+``encode`` writes ``NAME.npy`` (``[C_latents=D, T]`` float32 latents) and ``NAME.json``
+(original length and sample rate, so ``decode`` restores the exact length). Multi-process
+training: ``torchrun --nproc_per_node N -m openriff.cae.cli train ...``. Every output is
+written to a temporary file and renamed when complete; existing outputs are refused
+unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from openriff.cae.audio import AudioError, load_audio, save_audio
+from openriff.cae.checkpoint import from_preset, from_pretrained
+from openriff.cae.codec import SpectrogramCodec
+from openriff.cae.presets import PRESETS
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _model(args: argparse.Namespace) -> SpectrogramCodec:
+    device = torch.device(args.device)
+    if args.model is not None:
+        return from_pretrained(args.model, device=device)
+    print(f"warning: using the UNTRAINED preset {args.preset!r}", file=sys.stderr)
+    return from_preset(args.preset).to(device).eval()
+
+
+def _check_free(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise CLIError(f"{path} exists; pass --overwrite to replace it")
+
+
+def _write_atomic(path: Path, write: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)  # type: ignore[operator]
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a CAE (``train``)."""
+    from openriff.cae.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=str(args.data),
+        preset=args.preset,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop_latents=args.crop_latents,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        seed=args.seed,
+    )
+    final = train(config, args.out, device=args.device, show_progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained model: {final}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Encode audio files to ``.npy`` latents (``encode``)."""
+    model = _model(args)
+    out = Path(args.out)
+    for source in args.inputs:
+        source = Path(source)
+        npy = out / f"{source.stem}.npy"
+        meta = out / f"{source.stem}.json"
+        _check_free(npy, args.overwrite)
+        wave = load_audio(source, model.sample_rate)
+        latents = model.encode(wave[None].to(args.device))[0].cpu().numpy()  # (D, T)
+        _write_atomic(npy, lambda tmp, a=latents: np.save(tmp, a.astype(np.float32)))
+        info = {"samples": wave.shape[-1], "sample_rate": model.sample_rate, "source": str(source)}
+        _write_atomic(meta, lambda tmp, i=info: Path(tmp).write_text(json.dumps(i) + "\n"))
+        print(f"{source} -> {npy} {list(latents.shape)}")
+    return 0
+
+
+def _read_latents(path: Path, latent_dim: int) -> tuple[torch.Tensor, int | None]:
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        latents = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise CLIError(f"{path}: not a .npy array ({error})") from error
+    if latents.ndim != 2 or latents.shape[0] != latent_dim:
+        raise CLIError(
+            f"{path}: expected latents shaped [{latent_dim}, T], got {list(latents.shape)}"
+        )
+    meta = path.with_suffix(".json")
+    samples = json.loads(meta.read_text())["samples"] if meta.is_file() else None
+    return torch.from_numpy(latents.astype(np.float32)), samples
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode ``.npy`` latents to audio files (``decode``)."""
+    model = _model(args)
+    out = Path(args.out)
+    for source in args.inputs:
+        source = Path(source)
+        target = out / f"{source.stem}.{args.format}"
+        _check_free(target, args.overwrite)
+        latents, samples = _read_latents(source, model.latent_dim)
+        generator = torch.Generator(args.device).manual_seed(args.seed)
+        wave = model.decode(
+            latents[None].to(args.device), steps=args.steps, generator=generator, length=samples
+        )[0]
+        save_audio(target, wave, model.sample_rate, subtype=args.subtype, overwrite=True)
+        print(f"{source} -> {target} ({wave.shape[-1] / model.sample_rate:.2f} s)")
+    return 0
+
+
+def cmd_roundtrip(args: argparse.Namespace) -> int:
+    """Encode and decode one audio file (``roundtrip``)."""
+    model = _model(args)
+    target = Path(args.out)
+    _check_free(target, args.overwrite)
+    wave = load_audio(args.input, model.sample_rate)
+    latents = model.encode(wave[None].to(args.device))
+    generator = torch.Generator(args.device).manual_seed(args.seed)
+    out = model.decode(latents, steps=args.steps, generator=generator, length=wave.shape[-1])[0]
+    save_audio(target, out, model.sample_rate, subtype=args.subtype, overwrite=True)
+    print(f"{args.input} -> {list(latents.shape[1:])} latents -> {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``openriff-cae``."""
+    parser = argparse.ArgumentParser(prog="openriff-cae", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--model", type=Path, help="checkpoint folder (config.json + weights)")
+        group.add_argument("--preset", choices=sorted(PRESETS), help="untrained preset (testing)")
+        p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    def audio_out(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--steps", type=int, default=1, help="consistency decoding steps")
+        p.add_argument("--seed", type=int, default=0, help="seed of the decoding noise")
+        p.add_argument("--subtype", default=None, help="soundfile subtype: PCM_16, PCM_24, FLOAT")
+
+    p = sub.add_parser("train", help="train a CAE on a folder of audio")
+    p.add_argument("--data", type=Path, required=True, help="folder of audio files")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
+    p.add_argument("--preset", default="diffariff-tiny", choices=sorted(PRESETS))
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--batch-size", type=int, default=16, help="global batch")
+    p.add_argument("--crop-latents", type=int, default=4, help="crop length in latent frames")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup-steps", type=int, default=1000)
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("encode", help="audio files -> .npy latents")
+    model_args(p)
+    p.add_argument("inputs", nargs="+", help="audio files")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help=".npy latents -> audio files")
+    model_args(p)
+    audio_out(p)
+    p.add_argument("inputs", nargs="+", help=".npy latent files")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", default="wav", choices=("wav", "flac"))
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("roundtrip", help="encode and decode one file")
+    model_args(p)
+    audio_out(p)
+    p.add_argument("input", help="audio file")
+    p.add_argument("--out", type=Path, required=True, help="output audio file")
+    p.set_defaults(func=cmd_roundtrip)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 with one message on bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (CLIError, AudioError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"openriff-cae {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Training a CAE end to end on a folder of audio: one process, or many with ``torchrun``.
+
+The same function runs on one CPU, one GPU or many processes (DDP; gloo on CPU, NCCL on
+GPU, chosen from the device). Every rank draws the *global* batch's crops, noise levels and
+noise from one generator seeded identically everywhere and takes its own shard, so a run
+gives the same result for any number of processes with the same global batch, and the
+generator state is all a resume needs.
+
+A run folder holds ``train.json`` (the settings), ``log.jsonl`` (one line per logged step),
+``checkpoints/step-XXXXXXXX/`` (``config.json``, ``model.safetensors``, ``ema.safetensors``,
+``trainer.pt``: optimizer, step and RNG, read back with ``weights_only=True``) and, at the
+end, ``final/`` (the model to load with :func:`openriff.cae.from_pretrained`). Checkpoints
+are written to a temporary folder and renamed when complete; starting a run in an existing
+folder with the same settings resumes from its newest checkpoint exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from openriff.cae.checkpoint import from_preset, save_pretrained, write_weights
+from openriff.cae.codec import SpectrogramCodec
+from openriff.cae.config import from_dict, to_dict
+from openriff.cae.consistency import sample_training_sigmas
+from openriff.cae.data import AudioCrops
+from openriff.cae.spectral import to_spectrogram
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a CAE training run (stored as ``train.json`` in the run folder).
+
+    Attributes:
+        data: folder of audio files (searched recursively).
+        preset: model preset to train (see ``openriff.cae.PRESETS``).
+        steps: optimisation steps.
+        batch_size: global batch, split evenly across processes.
+        crop_latents: crop length in latent frames (``crop_latents * hop_length`` samples).
+        lr: peak learning rate (AdamW).
+        betas: AdamW betas.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        schedule: ``"constant"`` after warm-up, or ``"cosine"`` decay to ``min_lr``.
+        min_lr: final learning rate of the cosine schedule.
+        ema_decay: decay of the exponential moving average of the weights.
+        grad_clip: maximum global gradient norm.
+        checkpoint_every: steps between checkpoints (and at the end).
+        keep_checkpoints: newest checkpoints kept.
+        log_every: steps between log lines.
+        seed: seed of the run's generator.
+        bf16: bf16 autocast on CUDA (ignored on CPU).
+    """
+
+    data: str
+    preset: str = "diffariff-tiny"
+    steps: int = 100_000
+    batch_size: int = 16
+    crop_latents: int = 4
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    schedule: str = "constant"
+    min_lr: float = 1e-6
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+    bf16: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        for name in ("steps", "batch_size", "crop_latents", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Learning rate used for optimisation step ``step`` (0-based)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    span = max(1, config.steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int
+    world: int
+    local_rank: int
+
+
+def _init_distributed(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Dist(0, 1, 0)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _barrier(d: _Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for averaged, param in zip(ema.parameters(), model.parameters(), strict=True):
+        averaged.lerp_(param.detach(), 1.0 - decay)
+    for kept, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+        kept.copy_(buffer)
+
+
+def _checkpoints(run: Path) -> list[Path]:
+    folder = run / "checkpoints"
+    return sorted(folder.glob("step-*")) if folder.is_dir() else []
+
+
+def _save_checkpoint(
+    run: Path,
+    step: int,
+    model: SpectrogramCodec,
+    ema: SpectrogramCodec,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    keep: int,
+) -> Path:
+    folder = run / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        write_weights(model, tmp, ema=ema)
+        state = {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        torch.save(state, tmp / "trainer.pt")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    for old in _checkpoints(run)[:-keep]:
+        shutil.rmtree(old)
+    return target
+
+
+def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
+    settings = run / "train.json"
+    if d.rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        if settings.exists():
+            stored = from_dict(TrainConfig, json.loads(settings.read_text()))
+            if stored != config:
+                raise ValueError(
+                    f"{run} holds a run with other settings ({settings}); "
+                    "use another folder or the same settings to resume"
+                )
+        else:
+            settings.write_text(json.dumps(to_dict(config), indent=2) + "\n")
+    _barrier(d)
+
+
+def initial_model(config: TrainConfig) -> SpectrogramCodec:
+    """The untrained model a run starts from, initialised from the run's seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return from_preset(config.preset)
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | os.PathLike[str],
+    *,
+    device: torch.device | str = "cpu",
+    show_progress: bool = True,
+) -> Path:
+    """Train (or resume training) a CAE; returns the ``final/`` checkpoint folder.
+
+    Args:
+        config: run settings.
+        run_dir: run folder (created, or resumed if it holds the same settings).
+        device: ``cpu`` or ``cuda``; under ``torchrun`` with CUDA each process takes
+            ``cuda:LOCAL_RANK``.
+        show_progress: show a progress bar on rank 0.
+    """
+    device = torch.device(device)
+    d = _init_distributed(device)
+    if device.type == "cuda" and d.world > 1:
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    if config.batch_size % d.world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by {d.world} processes")
+    run = Path(run_dir)
+    _prepare_run(run, config, d)
+
+    model = initial_model(config).to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    step = 0
+    existing = _checkpoints(run)
+    if existing:
+        step = _resume(existing[-1], model, ema, optimizer, generator, device)
+    dataset = AudioCrops(
+        config.data, model.sample_rate, model.channels, config.crop_latents * model.hop_length
+    )
+    ddp: nn.Module = model
+    if d.world > 1:
+        ddp = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    local = config.batch_size // d.world
+    shard = slice(d.rank * local, (d.rank + 1) * local)
+    spec_shape = (
+        config.batch_size,
+        2 * model.channels,
+        model.spectrogram.bins,
+        config.crop_latents * model.frames_per_latent,
+    )
+    log_path = run / "log.jsonl"
+    if d.rank == 0:
+        _truncate_log(log_path, step)
+    bar = tqdm(
+        total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step"
+    )
+    autocast = device.type == "cuda" and config.bf16
+    started = time.perf_counter()
+    while step < config.steps:
+        crops = dataset.draw(config.batch_size, generator)
+        sigma, sigma_teacher = sample_training_sigmas(
+            config.batch_size,
+            step / config.steps,
+            model.consistency,
+            generator=generator,
+            device=torch.device("cpu"),
+        )
+        noise = torch.randn(spec_shape, generator=generator)
+        wave = dataset.batch(crops[shard]).to(device)
+        spec = to_spectrogram(wave, model.spectrogram)
+        lr = learning_rate(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = ddp(
+                spec,
+                noise[shard].to(device),
+                sigma[shard].to(device),
+                sigma_teacher[shard].to(device),
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        _update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+        step += 1
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            mean_loss = loss.detach().float()
+            if d.world > 1:
+                dist.all_reduce(mean_loss)
+                mean_loss /= d.world
+            if d.rank == 0:
+                record = {
+                    "step": step,
+                    "loss": mean_loss.item(),
+                    "grad_norm": float(grad_norm),
+                    "lr": lr,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                with log_path.open("a") as log:
+                    log.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=f"{record['loss']:.4g}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            if d.rank == 0:
+                _save_checkpoint(
+                    run, step, model, ema, optimizer, generator, config.keep_checkpoints
+                )
+            _barrier(d)
+    bar.close()
+    final = run / "final"
+    if d.rank == 0:
+        save_pretrained(model, final, ema=ema, overwrite=True)
+    _barrier(d)
+    return final
+
+
+def _resume(
+    checkpoint: Path,
+    model: SpectrogramCodec,
+    ema: SpectrogramCodec,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    device: torch.device,
+) -> int:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
+    ema.load_state_dict(load_file(str(checkpoint / "ema.safetensors"), device=str(device)))
+    state: dict[str, Any] = torch.load(
+        checkpoint / "trainer.pt", map_location=device, weights_only=True
+    )
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    return int(state["step"])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
