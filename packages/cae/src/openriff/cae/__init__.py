@@ -6,6 +6,11 @@ same length out):
 
 * ``conv``: the Diff-A-Riff CAE (Music2Latent architecture family), mono, 64x
   compression; presets ``diffariff`` (~58 M parameters) and ``diffariff-tiny``.
+* ``transformer``: the stereo Music2Latent2-style CAE, 128x compression, block-causal
+  chunked decoding; presets ``stereo`` and ``stereo-tiny``.
+
+``Music2LatentCodec`` (``openriff.cae.music2latent``, extra ``[music2latent]``) wraps the
+official Music2Latent weights in the same contract.
 
 >>> from openriff.cae import from_preset
 >>> codec = from_preset("diffariff-tiny")  # untrained; from_pretrained(dir) loads weights
@@ -17,6 +22,7 @@ from openriff.cae.codec import LatentCodec, SpectrogramCodec
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
 from openriff.cae.presets import PRESETS
 from openriff.cae.spectral import SpectrogramConfig
+from openriff.cae.transformer import TransformerCAE, TransformerCAEConfig
 
 __all__ = [
     "MODELS",
@@ -26,6 +32,8 @@ __all__ = [
     "LatentCodec",
     "SpectrogramCodec",
     "SpectrogramConfig",
+    "TransformerCAE",
+    "TransformerCAEConfig",
     "__version__",
     "build",
     "from_preset",

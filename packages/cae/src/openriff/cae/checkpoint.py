@@ -23,10 +23,12 @@ from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
 from openriff.cae.presets import PRESETS
+from openriff.cae.transformer import TransformerCAE, TransformerCAEConfig
 
 # Model kind -> (model class, config class).
 MODELS: dict[str, tuple[type[SpectrogramCodec], type[Any]]] = {
     "conv": (ConvCAE, ConvCAEConfig),
+    "transformer": (TransformerCAE, TransformerCAEConfig),
 }
 
 

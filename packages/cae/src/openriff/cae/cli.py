@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="diffariff-tiny", choices=sorted(PRESETS))
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=16, help="global batch")
-    p.add_argument("--crop-latents", type=int, default=4, help="crop length in latent frames")
+    p.add_argument(
+        "--crop-latents", type=int, default=None, help="crop in latent frames (model default)"
+    )
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup-steps", type=int, default=1000)
     p.add_argument("--checkpoint-every", type=int, default=1000)

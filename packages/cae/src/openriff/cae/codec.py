@@ -31,7 +31,7 @@ class LatentCodec(Protocol):
     sample_rate: int
     channels: int
     latent_dim: int
-    hop_length: int
+    hop_length: float  # audio samples per latent frame (an int for OpenRiff's own CAEs)
 
     def encode(self, wave: Tensor) -> Tensor:
         """``[B, C, S]`` -> ``[B, D, T]``."""
@@ -122,6 +122,11 @@ class SpectrogramCodec(nn.Module):
     def hop_length(self) -> int:
         """Audio samples per latent frame."""
         return self.spectrogram.hop_length * self.frames_per_latent
+
+    @property
+    def training_latents(self) -> int:
+        """Default training crop in latent frames."""
+        return 4
 
     def encode_spectrogram(self, spec: Tensor) -> Tensor:
         """``[B, 2C, F, T * frames_per_latent]`` -> latents ``[B, D, T]`` in (-1, 1)."""

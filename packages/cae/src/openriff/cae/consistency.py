@@ -40,8 +40,11 @@ class ConsistencyConfig:
         s1: the teacher step at the end of training is ``1 / s1`` of the curve.
         huber_c: pseudo-Huber constant per element; ``c = huber_c * sqrt(numel)``
             per sample (0.00054 in iCT).
-        denoising_weight: weight of the denoising term added to the consistency loss
-            (0 gives pure iCT; see :func:`consistency_loss`).
+        sigma_max_fraction: share of training examples placed at ``sigma_max`` instead of
+            drawn log-normally. One-step decoding starts there, and log-normal draws
+            almost never reach it (about 1 in 20 above sigma = 10).
+        magnitude_weight: weight of the phase-invariant magnitude term that the CAE adds
+            to the consistency loss (0 gives pure iCT; see ``ConvCAE.forward``).
     """
 
     sigma_min: float = 0.002
@@ -53,7 +56,8 @@ class ConsistencyConfig:
     s0: float = 10.0
     s1: float = 1280.0
     huber_c: float = 0.00054
-    denoising_weight: float = 1.0
+    sigma_max_fraction: float = 0.25
+    magnitude_weight: float = 1.0
 
 
 def scalings(sigma: Tensor, config: ConsistencyConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -101,11 +105,14 @@ def sample_training_sigmas(
 ) -> tuple[Tensor, Tensor]:
     """Student and teacher noise levels ``(sigma, sigma_teacher)``, each ``[batch]``.
 
-    ``sigma`` is log-normal, restricted to ``(sigma_min, sigma_max]``; the teacher sits one
+    ``sigma`` is log-normal, restricted to ``(sigma_min, sigma_max]``, except for a
+    ``sigma_max_fraction`` share of examples placed at ``sigma_max``; the teacher sits one
     curriculum step lower on the index curve, clamped at ``sigma_min``.
     """
     log_sigma = torch.randn(batch, generator=generator, device=device, dtype=torch.float64)
+    at_max = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
     sigma = (config.p_mean + config.p_std * log_sigma).exp()
+    sigma = torch.where(at_max < config.sigma_max_fraction, config.sigma_max, sigma)
     sigma = sigma.clamp(config.sigma_min * 1.0001, config.sigma_max)
     u = index_of(sigma, config)
     u_teacher = (u - teacher_step(progress, config)).clamp_min(0.0)
@@ -126,8 +133,8 @@ def consistency_loss(
     sigma: Tensor,
     sigma_teacher: Tensor,
     config: ConsistencyConfig,
-) -> Tensor:
-    """Improved-consistency-training loss of one batch (mean over the batch).
+) -> tuple[Tensor, Tensor]:
+    """Improved-consistency-training loss of each example, and the student's output.
 
     The caller draws ``noise`` (like ``x``) and the levels (:func:`sample_training_sigmas`)
     so that a distributed run can draw them for its global batch and take its shard.
@@ -140,22 +147,17 @@ def consistency_loss(
         sigma: ``[B]`` student noise levels.
         sigma_teacher: ``[B]`` teacher noise levels, below ``sigma``.
         config: consistency settings (pseudo-Huber constant).
+
+    Returns:
+        ``([B] losses, student output like x)``; the output lets a model add terms of
+        its own without another forward pass.
     """
     shape = (-1,) + (1,) * (x.ndim - 1)
     student = model(x + sigma.view(shape) * noise, sigma)
     with torch.no_grad():
         teacher = model(x + sigma_teacher.view(shape) * noise, sigma_teacher)
     weight = 1.0 / (sigma - sigma_teacher)
-    loss = weight * pseudo_huber(student, teacher, config.huber_c)
-    if config.denoising_weight:
-        # Denoising term on the student's own output (no extra forward pass): squared
-        # error to the clean data in data units (/ sigma_data^2). It pulls one-step decoding
-        # towards the latent-conditioned mean from the first steps, which pure consistency
-        # training reaches only slowly. EDM's weighting would be ill-posed here: with the
-        # boundary-conditioned c_out -> 0 at sigma_min the network's target diverges there.
-        error = (student.float() - x.float()).square().flatten(1).mean(1)
-        loss = loss + config.denoising_weight * error / config.sigma_data**2
-    return loss.mean()
+    return weight * pseudo_huber(student, teacher, config.huber_c), student
 
 
 def sample(

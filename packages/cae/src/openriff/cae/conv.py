@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from openriff.cae.codec import SpectrogramCodec
-from openriff.cae.consistency import ConsistencyConfig, consistency_loss, scalings
+from openriff.cae.consistency import ConsistencyConfig, consistency_loss, pseudo_huber, scalings
 from openriff.cae.consistency import sample as consistency_sample
 from openriff.cae.layers import (
     Attention,
@@ -34,7 +34,7 @@ from openriff.cae.layers import (
     conv,
     group_norm,
 )
-from openriff.cae.spectral import SpectrogramConfig
+from openriff.cae.spectral import SpectrogramConfig, magnitude
 
 
 @dataclass(frozen=True)
@@ -379,24 +379,32 @@ class ConvCAE(SpectrogramCodec):
             dtype=latents.dtype,
         )
 
-    def forward(self, spec: Tensor, noise: Tensor, sigma: Tensor, sigma_teacher: Tensor) -> Tensor:
-        """Consistency-training loss of a batch of clean spectrograms (scalar).
+    def forward(
+        self, spec: Tensor, noise: Tensor, sigma: Tensor, sigma_teacher: Tensor, uniform: Tensor
+    ) -> Tensor:
+        """Training loss of a batch of clean spectrograms (scalar).
 
         The whole autoencoder trains end to end through this loss: gradients reach the
-        encoder and decoder through the student's conditioning.
+        encoder and decoder through the student's conditioning. It is the consistency loss
+        plus ``magnitude_weight`` times a phase-invariant term: the pseudo-Huber distance
+        between the compressed magnitudes of the student's estimate and of the data. A
+        tone's phase is barely determined by the latents, so a regression to the complex
+        spectrogram drifts to silence; the magnitude term teaches one-step decoding the
+        right spectrum early, while the consistency term makes the phases coherent.
 
         Args:
             spec: clean spectrograms ``[B, 2C, F, 8n]``.
             noise: standard normal noise like ``spec``.
             sigma: ``[B]`` student noise levels.
             sigma_teacher: ``[B]`` teacher noise levels.
+            uniform: ``[B]`` uniform draws (unused by this model).
         """
         pyramid = self.features(self.encode_spectrogram(spec))
-        return consistency_loss(
-            lambda x, s: self.denoise(x, s, pyramid),
-            spec,
-            noise,
-            sigma,
-            sigma_teacher,
-            self.config.consistency,
+        consistency = self.config.consistency
+        loss, student = consistency_loss(
+            lambda x, s: self.denoise(x, s, pyramid), spec, noise, sigma, sigma_teacher, consistency
         )
+        if consistency.magnitude_weight:
+            spectral = pseudo_huber(magnitude(student), magnitude(spec), consistency.huber_c)
+            loss = loss + consistency.magnitude_weight * spectral
+        return loss.mean()

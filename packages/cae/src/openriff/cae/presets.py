@@ -1,12 +1,14 @@
 """Named CAE configurations, as data: ``PRESETS[name] -> (model kind, config)``.
 
 ``diffariff`` is sized like the Diff-A-Riff CAE (about 58 M parameters, mono, 64x
-compression); ``diffariff-tiny`` has the same structure and trains in minutes on a CPU.
+compression); ``stereo`` is the Music2Latent2-style transformer (stereo, 128x
+compression). The ``-tiny`` presets have the same structure and train in minutes on a CPU.
 """
 
 from __future__ import annotations
 
 from openriff.cae.conv import ConvCAEConfig
+from openriff.cae.transformer import TransformerCAEConfig
 
 PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
@@ -22,6 +24,20 @@ PRESETS: dict[str, tuple[str, object]] = {
             bottleneck_channels=64,
             bottleneck_blocks=2,
             emb_dim=64,
+            chunk_latents=16,
+            overlap_latents=2,
+        ),
+    ),
+    "stereo": ("transformer", TransformerCAEConfig()),
+    "stereo-tiny": (
+        "transformer",
+        TransformerCAEConfig(
+            width=64,
+            heads=2,
+            encoder_layers=2,
+            decoder_layers=1,
+            denoiser_layers=2,
+            block_latents=2,
             chunk_latents=16,
             overlap_latents=2,
         ),

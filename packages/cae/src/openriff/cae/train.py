@@ -49,7 +49,8 @@ class TrainConfig:
         preset: model preset to train (see ``openriff.cae.PRESETS``).
         steps: optimisation steps.
         batch_size: global batch, split evenly across processes.
-        crop_latents: crop length in latent frames (``crop_latents * hop_length`` samples).
+        crop_latents: crop length in latent frames (``crop_latents * hop_length`` samples);
+            None takes the model's ``training_latents``.
         lr: peak learning rate (AdamW).
         betas: AdamW betas.
         weight_decay: AdamW weight decay.
@@ -69,7 +70,7 @@ class TrainConfig:
     preset: str = "diffariff-tiny"
     steps: int = 100_000
     batch_size: int = 16
-    crop_latents: int = 4
+    crop_latents: int | None = None
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -88,7 +89,7 @@ class TrainConfig:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         for name in ("steps", "batch_size", "crop_latents", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
 
 
@@ -229,8 +230,9 @@ def train(
     existing = _checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, device)
+    crop_latents = config.crop_latents or model.training_latents
     dataset = AudioCrops(
-        config.data, model.sample_rate, model.channels, config.crop_latents * model.hop_length
+        config.data, model.sample_rate, model.channels, crop_latents * model.hop_length
     )
     ddp: nn.Module = model
     if d.world > 1:
@@ -243,7 +245,7 @@ def train(
         config.batch_size,
         2 * model.channels,
         model.spectrogram.bins,
-        config.crop_latents * model.frames_per_latent,
+        crop_latents * model.frames_per_latent,
     )
     log_path = run / "log.jsonl"
     if d.rank == 0:
@@ -263,6 +265,7 @@ def train(
             device=torch.device("cpu"),
         )
         noise = torch.randn(spec_shape, generator=generator)
+        uniform = torch.rand(config.batch_size, generator=generator)
         wave = dataset.batch(crops[shard]).to(device)
         spec = to_spectrogram(wave, model.spectrogram)
         lr = learning_rate(step, config)
@@ -274,6 +277,7 @@ def train(
                 noise[shard].to(device),
                 sigma[shard].to(device),
                 sigma_teacher[shard].to(device),
+                uniform[shard].to(device),
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
