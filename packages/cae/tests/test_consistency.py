@@ -47,8 +47,13 @@ def test_training_sigmas_are_ordered_and_in_range() -> None:
     assert bool((teacher < sigma).all())
     assert bool((teacher >= CONFIG.sigma_min * 0.999).all())
     assert bool((sigma <= CONFIG.sigma_max).all())
-    # log-normal: the median of log sigma is P_mean (up to clamping at the ends).
+    # A quarter sits at sigma_max (one-step decoding starts there), the rest is log-normal.
+    at_max = sigma == CONFIG.sigma_max
+    assert at_max.float().mean().item() == pytest.approx(CONFIG.sigma_max_fraction, abs=0.03)
+    lognormal = ConsistencyConfig(sigma_max_fraction=0.0)
+    sigma, _ = sample_training_sigmas(4096, 0.3, lognormal, generator=g, device=torch.device("cpu"))
     assert sigma.log().median().item() == pytest.approx(CONFIG.p_mean, abs=0.1)
+    assert sigma.log().std().item() == pytest.approx(CONFIG.p_std, abs=0.15)
 
 
 def test_pseudo_huber() -> None:
