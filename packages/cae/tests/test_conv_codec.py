@@ -207,3 +207,16 @@ def test_loading_names_what_is_missing(tmp_path: Path, tiny: ConvCAE) -> None:
     (target / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"model\.safetensors is missing"):
         from_pretrained(target)
+
+
+def test_channel_adaptation_rules() -> None:
+    from openriff.cae.codec import adapt_channels
+
+    wave = torch.arange(4 * 3, dtype=torch.float32).reshape(1, 4, 3)
+    torch.testing.assert_close(adapt_channels(wave, 1), wave.mean(1, keepdim=True))
+    stereo = adapt_channels(wave, 2)
+    torch.testing.assert_close(stereo[:, 0], (wave[:, 0] + wave[:, 2]) / 2)
+    torch.testing.assert_close(stereo[:, 1], (wave[:, 1] + wave[:, 3]) / 2)
+    assert adapt_channels(wave[:, :1], 2).shape == (1, 2, 3)
+    with pytest.raises(ValueError, match="cannot map 2 audio channels onto a 3-channel"):
+        adapt_channels(wave[:, :2], 3)

@@ -45,19 +45,22 @@ class LatentCodec(Protocol):
 
 
 def adapt_channels(wave: Tensor, channels: int) -> Tensor:
-    """Match the model's channel count: extra channels are averaged, mono is duplicated.
+    """Match the model's channel count ``M``: downmix extra channels, copy mono.
 
-    A ``C``-channel input to a mono model becomes the mean of its channels; a mono input
-    to a stereo model is copied to both channels. Any other mismatch is an error.
+    With more input channels than ``M``, output channel ``i`` is the mean of input
+    channels ``i, i + M, i + 2M, ...`` (a mono model gets the mean of all channels; a
+    stereo model gets even channels on the left and odd ones on the right). A mono input
+    to a multi-channel model is copied to every channel. Anything else is an error.
     """
     have = wave.shape[1]
     if have == channels:
         return wave
-    if channels == 1:
-        return wave.mean(dim=1, keepdim=True)
     if have == 1:
         return wave.expand(-1, channels, -1)
-    raise ValueError(f"cannot map {have} audio channels onto a {channels}-channel model")
+    if have < channels:
+        raise ValueError(f"cannot map {have} audio channels onto a {channels}-channel model")
+    groups = [wave[:, i::channels].mean(dim=1) for i in range(channels)]
+    return torch.stack(groups, dim=1)
 
 
 def check_wave(wave: Tensor) -> None:
