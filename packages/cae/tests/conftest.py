@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,25 +12,23 @@ import soundfile as sf
 
 
 def synth_clip(rng: np.random.Generator, seconds: float, sr: int = 48_000) -> np.ndarray:
-    """Harmonic tones with decaying envelopes plus short noise bursts, in [-1, 1]."""
+    """Quarter-second segments: a harmonic tone in a random register, a noise burst, or
+    near-silence, each with its own loudness and decay, over a faint noise floor."""
     n = int(seconds * sr)
-    t = np.arange(n) / sr
-    out = np.zeros(n)
-    for _ in range(int(rng.integers(1, 4))):
-        f0 = 110 * 2 ** rng.uniform(0, 4)
-        start = rng.uniform(0, seconds * 0.7)
-        gate = np.clip((t - start) / 0.01, 0, 1)
-        env = gate * np.exp(-np.clip(t - start, 0, None) * rng.uniform(0.5, 6))
-        tone = sum(
-            rng.uniform(0.2, 1) / k * np.sin(2 * math.pi * f0 * k * t + rng.uniform(0, 6.28))
-            for k in range(1, 5)
-        )
-        out += 0.3 * env * tone
-    for _ in range(int(rng.integers(0, 3))):
-        start = rng.uniform(0, seconds - 0.1)
-        width = rng.uniform(0.02, 0.15)
-        mask = (t >= start) & (t < start + width)
-        out += 0.2 * rng.standard_normal(n) * mask * np.exp(-np.clip(t - start, 0, None) * 30)
+    out = 0.002 * rng.standard_normal(n)
+    segment = int(0.25 * sr)
+    for start in range(0, n, segment):
+        stop = min(n, start + segment)
+        t = np.arange(stop - start) / sr
+        kind = int(rng.integers(0, 3))
+        gain = 10 ** rng.uniform(-1.5, -0.5)
+        envelope = np.minimum(1.0, t / 0.005) * np.exp(-t * rng.uniform(1, 8))
+        if kind == 0:
+            f0 = 55 * 2 ** rng.uniform(0, 6)
+            tone = sum(np.sin(2 * math.pi * f0 * k * t) / k for k in range(1, 6) if f0 * k < 20_000)
+            out[start:stop] += gain * envelope * tone
+        elif kind == 1:
+            out[start:stop] += gain * envelope * rng.standard_normal(stop - start)
     return np.clip(out, -1, 1).astype(np.float32)
 
 
@@ -51,3 +50,9 @@ def audio_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_clips(root, 6, 1.0, seed=0)
     write_clips(root / "other", 2, 1.0, seed=1, sr=44_100, channels=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def make_clips() -> Callable[..., Path]:
+    """``write_clips(folder, files, seconds, seed, sr=48000, channels=1)``, for tests."""
+    return write_clips

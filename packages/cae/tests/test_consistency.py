@@ -5,6 +5,7 @@ import torch
 
 from openriff.cae.consistency import (
     ConsistencyConfig,
+    consistency_weight,
     index_of,
     pseudo_huber,
     sample,
@@ -79,3 +80,11 @@ def test_one_step_sampling_of_an_exact_consistency_function() -> None:
         torch.testing.assert_close(out, mu.expand(5, 2))
     with pytest.raises(ValueError, match="steps"):
         sample(model, (5, 2), 0, CONFIG, generator=g, device=torch.device("cpu"))
+
+
+def test_consistency_weight_ramps_in() -> None:
+    assert consistency_weight(0.3, CONFIG) == 1.0
+    ramped = ConsistencyConfig(consistency_warmup=0.5)
+    assert consistency_weight(0.0, ramped) == 0.0
+    assert consistency_weight(0.25, ramped) == pytest.approx(0.5)
+    assert consistency_weight(0.9, ramped) == 1.0

@@ -105,10 +105,14 @@ def fade_weights(lo: int, hi: int, keep_lo: int, keep_hi: int, total: int, hop: 
 class SpectrogramCodec(nn.Module):
     """Base of the CAE models: the any-length LatentCodec over per-window networks.
 
-    Subclasses set ``sample_rate``, ``channels``, ``latent_dim``, ``spectrogram``,
-    ``consistency``, ``frames_per_latent``, ``chunk_latents`` and ``overlap_latents``, and
-    implement :meth:`encode_spectrogram` and :meth:`decode_spectrogram`; their ``forward``
-    returns the training loss of a batch of spectrograms.
+    The codec attributes come from the model's config, which must have ``sample_rate``,
+    ``channels``, ``latent_dim``, ``spectrogram``, ``consistency``, ``frames_per_latent``,
+    ``chunk_latents`` and ``overlap_latents``. Subclasses implement
+    :meth:`encode_spectrogram` and :meth:`decode_spectrogram`; their ``forward`` returns the
+    training loss of a batch of spectrograms.
+
+    Args:
+        config: the model's frozen config.
     """
 
     config: Any
@@ -120,6 +124,18 @@ class SpectrogramCodec(nn.Module):
     frames_per_latent: int
     chunk_latents: int
     overlap_latents: int
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.channels = config.channels
+        self.latent_dim = config.latent_dim
+        self.spectrogram = config.spectrogram
+        self.consistency = config.consistency
+        self.frames_per_latent = config.frames_per_latent
+        self.chunk_latents = config.chunk_latents
+        self.overlap_latents = config.overlap_latents
 
     @property
     def hop_length(self) -> int:

@@ -43,6 +43,10 @@ class ConsistencyConfig:
         sigma_max_fraction: share of training examples placed at ``sigma_max`` instead of
             drawn log-normally. One-step decoding starts there, and log-normal draws
             almost never reach it (about 1 in 20 above sigma = 10).
+        consistency_warmup: share of training over which the consistency term's weight
+            ramps linearly from 0 to 1 (0: full weight from the start). Its gradients
+            concentrate at small noise levels and, early on, drown the signal that teaches
+            the autoencoder to use its latents; a short ramp lets encoding come first.
         magnitude_weight: weight of the phase-invariant magnitude term that the CAE adds
             to the consistency loss (0 gives pure iCT; see ``ConvCAE.forward``).
     """
@@ -57,6 +61,7 @@ class ConsistencyConfig:
     s1: float = 1280.0
     huber_c: float = 0.00054
     sigma_max_fraction: float = 0.25
+    consistency_warmup: float = 0.0
     magnitude_weight: float = 1.0
 
 
@@ -117,6 +122,13 @@ def sample_training_sigmas(
     u = index_of(sigma, config)
     u_teacher = (u - teacher_step(progress, config)).clamp_min(0.0)
     return sigma.float(), sigma_at(u_teacher, config).float()
+
+
+def consistency_weight(progress: float, config: ConsistencyConfig) -> float:
+    """Weight of the consistency term at ``progress`` in ``[0, 1]`` of training."""
+    if config.consistency_warmup <= 0.0:
+        return 1.0
+    return min(1.0, max(0.0, progress) / config.consistency_warmup)
 
 
 def pseudo_huber(a: Tensor, b: Tensor, huber_c: float) -> Tensor:

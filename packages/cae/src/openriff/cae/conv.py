@@ -23,7 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from openriff.cae.codec import SpectrogramCodec
-from openriff.cae.consistency import ConsistencyConfig, consistency_loss, pseudo_huber, scalings
+from openriff.cae.consistency import (
+    ConsistencyConfig,
+    consistency_loss,
+    consistency_weight,
+    pseudo_huber,
+    scalings,
+)
 from openriff.cae.consistency import sample as consistency_sample
 from openriff.cae.layers import (
     Attention,
@@ -297,16 +303,7 @@ class ConvCAE(SpectrogramCodec):
     """
 
     def __init__(self, config: ConvCAEConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.sample_rate = config.sample_rate
-        self.channels = config.channels
-        self.latent_dim = config.latent_dim
-        self.spectrogram = config.spectrogram
-        self.consistency = config.consistency
-        self.frames_per_latent = config.frames_per_latent
-        self.chunk_latents = config.chunk_latents
-        self.overlap_latents = config.overlap_latents
+        super().__init__(config)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
         self.unet = ConsistencyUNet(config)
@@ -380,7 +377,13 @@ class ConvCAE(SpectrogramCodec):
         )
 
     def forward(
-        self, spec: Tensor, noise: Tensor, sigma: Tensor, sigma_teacher: Tensor, uniform: Tensor
+        self,
+        spec: Tensor,
+        noise: Tensor,
+        sigma: Tensor,
+        sigma_teacher: Tensor,
+        uniform: Tensor,
+        progress: float = 1.0,
     ) -> Tensor:
         """Training loss of a batch of clean spectrograms (scalar).
 
@@ -398,12 +401,14 @@ class ConvCAE(SpectrogramCodec):
             sigma: ``[B]`` student noise levels.
             sigma_teacher: ``[B]`` teacher noise levels.
             uniform: ``[B]`` uniform draws (unused by this model).
+            progress: share of training done (consistency-term ramp).
         """
         pyramid = self.features(self.encode_spectrogram(spec))
         consistency = self.config.consistency
-        loss, student = consistency_loss(
+        ct, student = consistency_loss(
             lambda x, s: self.denoise(x, s, pyramid), spec, noise, sigma, sigma_teacher, consistency
         )
+        loss = consistency_weight(progress, consistency) * ct
         if consistency.magnitude_weight:
             spectral = pseudo_huber(magnitude(student), magnitude(spec), consistency.huber_c)
             loss = loss + consistency.magnitude_weight * spectral

@@ -2,13 +2,19 @@
 
 ``diffariff`` is sized like the Diff-A-Riff CAE (about 58 M parameters, mono, 64x
 compression); ``stereo`` is the Music2Latent2-style transformer (stereo, 128x
-compression). The ``-tiny`` presets have the same structure and train in minutes on a CPU.
+compression). The ``-tiny`` presets have the same structure and train in minutes on a CPU;
+their training settings suit runs of a few hundred steps: half of the examples at
+sigma_max and the consistency term ramped in over the first half of training.
 """
 
 from __future__ import annotations
 
+from openriff.cae.consistency import ConsistencyConfig
 from openriff.cae.conv import ConvCAEConfig
 from openriff.cae.transformer import TransformerCAEConfig
+
+# Short CPU runs: one-step reconstruction and latent use first, then consistency.
+SHORT_RUN = ConsistencyConfig(sigma_max_fraction=0.5, consistency_warmup=0.5)
 
 PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
@@ -26,6 +32,7 @@ PRESETS: dict[str, tuple[str, object]] = {
             emb_dim=64,
             chunk_latents=16,
             overlap_latents=2,
+            consistency=SHORT_RUN,
         ),
     ),
     "stereo": ("transformer", TransformerCAEConfig()),
@@ -40,6 +47,7 @@ PRESETS: dict[str, tuple[str, object]] = {
             block_latents=2,
             chunk_latents=16,
             overlap_latents=2,
+            consistency=SHORT_RUN,
         ),
     ),
 }

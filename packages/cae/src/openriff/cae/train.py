@@ -21,7 +21,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from openriff.cae.checkpoint import from_preset, save_pretrained, write_weights
+from openriff.cae.checkpoint import atomic_directory, from_preset, save_pretrained, write_weights
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.consistency import sample_training_sigmas
@@ -147,11 +146,8 @@ def _save_checkpoint(
     generator: torch.Generator,
     keep: int,
 ) -> Path:
-    folder = run / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"step-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
-    try:
+    target = run / "checkpoints" / f"step-{step:08d}"
+    with atomic_directory(target) as tmp:
         write_weights(model, tmp, ema=ema)
         state = {
             "step": step,
@@ -160,12 +156,6 @@ def _save_checkpoint(
             "torch_rng": torch.get_rng_state(),
         }
         torch.save(state, tmp / "trainer.pt")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     for old in _checkpoints(run)[:-keep]:
         shutil.rmtree(old)
     return target
@@ -278,6 +268,7 @@ def train(
                 sigma[shard].to(device),
                 sigma_teacher[shard].to(device),
                 uniform[shard].to(device),
+                step / config.steps,
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -35,6 +35,7 @@ from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.consistency import (
     ConsistencyConfig,
     consistency_loss,
+    consistency_weight,
     pseudo_huber,
     scalings,
 )
@@ -166,16 +167,7 @@ class TransformerCAE(SpectrogramCodec):
     """
 
     def __init__(self, config: TransformerCAEConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.sample_rate = config.sample_rate
-        self.channels = config.channels
-        self.latent_dim = config.latent_dim
-        self.spectrogram = config.spectrogram
-        self.consistency = config.consistency
-        self.frames_per_latent = config.frames_per_latent
-        self.chunk_latents = config.chunk_latents
-        self.overlap_latents = config.overlap_latents
+        super().__init__(config)
         w, tpl = config.width, config.tokens_per_latent
 
         def blocks(count: int, cond: int | None) -> nn.ModuleList:
@@ -365,7 +357,13 @@ class TransformerCAE(SpectrogramCodec):
         return torch.cat(out, dim=-1)
 
     def forward(
-        self, spec: Tensor, noise: Tensor, sigma: Tensor, sigma_teacher: Tensor, uniform: Tensor
+        self,
+        spec: Tensor,
+        noise: Tensor,
+        sigma: Tensor,
+        sigma_teacher: Tensor,
+        uniform: Tensor,
+        progress: float = 1.0,
     ) -> Tensor:
         """Training loss of crops of two blocks: the second is denoised given the first.
 
@@ -376,6 +374,7 @@ class TransformerCAE(SpectrogramCodec):
             sigma: ``[B]`` student noise levels.
             sigma_teacher: ``[B]`` teacher noise levels.
             uniform: ``[B]`` uniform draws; below ``context_dropout`` hides the context.
+            progress: share of training done (consistency-term ramp).
         """
         frames = self.config.block_latents * self.frames_per_latent
         if spec.shape[-1] != 2 * frames:
@@ -387,7 +386,7 @@ class TransformerCAE(SpectrogramCodec):
         context = spec[..., :frames] + self.config.context_sigma * noise[..., :frames]
         has_context = uniform >= self.config.context_dropout
         target = spec[..., frames:]
-        loss, student = consistency_loss(
+        ct, student = consistency_loss(
             lambda x, s: self.denoise(x, s, feats, context, has_context),
             target,
             noise[..., frames:],
@@ -395,6 +394,7 @@ class TransformerCAE(SpectrogramCodec):
             sigma_teacher,
             self.consistency,
         )
+        loss = consistency_weight(progress, self.consistency) * ct
         if self.consistency.magnitude_weight:
             spectral = pseudo_huber(magnitude(student), magnitude(target), self.consistency.huber_c)
             loss = loss + self.consistency.magnitude_weight * spectral
