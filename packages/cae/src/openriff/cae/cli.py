@@ -17,14 +17,16 @@ unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from openriff.cae.audio import AudioError, load_audio, save_audio
@@ -50,16 +52,25 @@ def _check_free(path: Path, overwrite: bool) -> None:
         raise CLIError(f"{path} exists; pass --overwrite to replace it")
 
 
-def _write_atomic(path: Path, write: object) -> None:
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)  # type: ignore[operator]
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _save_array(array: npt.NDArray[np.float32], path: str) -> None:
+    with open(path, "wb") as file:
+        np.save(file, array)
+
+
+def _save_json(data: dict[str, object], path: str) -> None:
+    Path(path).write_text(json.dumps(data) + "\n")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -95,9 +106,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         _check_free(npy, args.overwrite)
         wave = load_audio(source, model.sample_rate)
         latents = model.encode(wave[None].to(args.device))[0].cpu().numpy()  # (D, T)
-        _write_atomic(npy, lambda tmp, a=latents: np.save(tmp, a.astype(np.float32)))
+        _write_atomic(npy, functools.partial(_save_array, latents.astype(np.float32)))
         info = {"samples": wave.shape[-1], "sample_rate": model.sample_rate, "source": str(source)}
-        _write_atomic(meta, lambda tmp, i=info: Path(tmp).write_text(json.dumps(i) + "\n"))
+        _write_atomic(meta, functools.partial(_save_json, info))
         print(f"{source} -> {npy} {list(latents.shape)}")
     return 0
 

@@ -21,7 +21,7 @@ from openriff.cae.codec import adapt_channels
 
 @dataclass(frozen=True)
 class Crop:
-    """One training example: ``seconds`` of ``path`` from ``start``."""
+    """One training example: a crop of ``path`` starting ``start`` seconds in."""
 
     path: Path
     start: float
