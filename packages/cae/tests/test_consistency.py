@@ -88,3 +88,15 @@ def test_consistency_weight_ramps_in() -> None:
     assert consistency_weight(0.0, ramped) == 0.0
     assert consistency_weight(0.25, ramped) == pytest.approx(0.5)
     assert consistency_weight(0.9, ramped) == 1.0
+
+
+def test_student_stays_a_teacher_step_above_sigma_min() -> None:
+    # Otherwise sigma - sigma_teacher can be arbitrarily small and 1 / gap explodes.
+    g = torch.Generator().manual_seed(1)
+    for progress in (0.0, 0.5, 1.0):
+        sigma, teacher = sample_training_sigmas(
+            20_000, progress, CONFIG, generator=g, device=torch.device("cpu")
+        )
+        step = teacher_step(progress, CONFIG)
+        smallest_gap = sigma_at(torch.tensor(step, dtype=torch.float64), CONFIG) - 0.002
+        assert (sigma - teacher).min().item() >= 0.99 * smallest_gap.item()

@@ -112,16 +112,19 @@ def sample_training_sigmas(
 
     ``sigma`` is log-normal, restricted to ``(sigma_min, sigma_max]``, except for a
     ``sigma_max_fraction`` share of examples placed at ``sigma_max``; the teacher sits one
-    curriculum step lower on the index curve, clamped at ``sigma_min``.
+    curriculum step lower on the index curve. The student stays at least one step above
+    ``sigma_min`` (as the lowest student level of discrete iCT does): otherwise the gap
+    ``sigma - sigma_teacher`` could be arbitrarily small and its ``1 / gap`` weight would
+    blow up on noise the network cannot remove.
     """
     log_sigma = torch.randn(batch, generator=generator, device=device, dtype=torch.float64)
     at_max = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
     sigma = (config.p_mean + config.p_std * log_sigma).exp()
     sigma = torch.where(at_max < config.sigma_max_fraction, config.sigma_max, sigma)
     sigma = sigma.clamp(config.sigma_min * 1.0001, config.sigma_max)
-    u = index_of(sigma, config)
-    u_teacher = (u - teacher_step(progress, config)).clamp_min(0.0)
-    return sigma.float(), sigma_at(u_teacher, config).float()
+    step = teacher_step(progress, config)
+    u = index_of(sigma, config).clamp_min(step)
+    return sigma_at(u, config).float(), sigma_at(u - step, config).float()
 
 
 def consistency_weight(progress: float, config: ConsistencyConfig) -> float:
