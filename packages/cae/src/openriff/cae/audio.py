@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -105,16 +106,25 @@ def save_audio(
     if wave.ndim != 2:
         raise ValueError(f"expected audio shaped [C, S], got {list(wave.shape)}")
     data = wave.detach().to("cpu", torch.float32).numpy().T  # (S, C)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    write_atomic(target, lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype))
+    return target
+
+
+def write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The temporary file keeps ``path``'s suffix (soundfile picks the format from it) and is
+    removed if ``write`` fails, so ``path`` is either complete or untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        sf.write(tmp, data, sample_rate, subtype=subtype)
-        os.replace(tmp, target)
+        write(tmp)
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 def find_audio(root: str | os.PathLike[str]) -> list[Path]:

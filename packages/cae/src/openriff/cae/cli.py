@@ -21,15 +21,14 @@ import functools
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from openriff.cae.audio import AudioError, load_audio, save_audio
+from openriff.cae.audio import AudioError, load_audio, save_audio, write_atomic
 from openriff.cae.checkpoint import from_preset, from_pretrained
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.presets import PRESETS
@@ -50,18 +49,6 @@ def _model(args: argparse.Namespace) -> SpectrogramCodec:
 def _check_free(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise CLIError(f"{path} exists; pass --overwrite to replace it")
-
-
-def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _save_array(array: npt.NDArray[np.float32], path: str) -> None:
@@ -106,9 +93,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         _check_free(npy, args.overwrite)
         wave = load_audio(source, model.sample_rate)
         latents = model.encode(wave[None].to(args.device))[0].cpu().numpy()  # (D, T)
-        _write_atomic(npy, functools.partial(_save_array, latents.astype(np.float32)))
+        write_atomic(npy, functools.partial(_save_array, latents.astype(np.float32)))
         info = {"samples": wave.shape[-1], "sample_rate": model.sample_rate, "source": str(source)}
-        _write_atomic(meta, functools.partial(_save_json, info))
+        write_atomic(meta, functools.partial(_save_json, info))
         print(f"{source} -> {npy} {list(latents.shape)}")
     return 0
 

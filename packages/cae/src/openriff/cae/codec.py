@@ -20,8 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from openriff.cae.consistency import ConsistencyConfig
-from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, to_spectrogram
+from openriff.cae.consistency import ConsistencyConfig, consistency_weight, pseudo_huber
+from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, magnitude, to_spectrogram
 
 
 @runtime_checkable
@@ -156,6 +156,23 @@ class SpectrogramCodec(nn.Module):
     ) -> Tensor:
         """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``."""
         raise NotImplementedError
+
+    def objective(self, ct: Tensor, student: Tensor, target: Tensor, progress: float) -> Tensor:
+        """Training loss (batch mean) from the per-example consistency loss ``ct``.
+
+        The consistency term (ramped in by ``consistency_warmup``) plus
+        ``magnitude_weight`` times a phase-invariant term: the pseudo-Huber distance
+        between the compressed magnitudes of the student's estimate and of the target. A
+        tone's phase is barely determined by the latents, so a regression to the complex
+        spectrogram drifts to silence; the magnitude term teaches one-step decoding the
+        right spectrum early, while the consistency term makes the phases coherent.
+        """
+        config = self.consistency
+        loss = consistency_weight(progress, config) * ct
+        if config.magnitude_weight:
+            spectral = pseudo_huber(magnitude(student), magnitude(target), config.huber_c)
+            loss = loss + config.magnitude_weight * spectral
+        return loss.mean()
 
     def _param(self) -> Tensor:
         return next(self.parameters())

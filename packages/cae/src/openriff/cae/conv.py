@@ -26,8 +26,6 @@ from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.consistency import (
     ConsistencyConfig,
     consistency_loss,
-    consistency_weight,
-    pseudo_huber,
     scalings,
 )
 from openriff.cae.consistency import sample as consistency_sample
@@ -40,7 +38,7 @@ from openriff.cae.layers import (
     conv,
     group_norm,
 )
-from openriff.cae.spectral import SpectrogramConfig, magnitude
+from openriff.cae.spectral import SpectrogramConfig
 
 
 @dataclass(frozen=True)
@@ -388,12 +386,8 @@ class ConvCAE(SpectrogramCodec):
         """Training loss of a batch of clean spectrograms (scalar).
 
         The whole autoencoder trains end to end through this loss: gradients reach the
-        encoder and decoder through the student's conditioning. It is the consistency loss
-        plus ``magnitude_weight`` times a phase-invariant term: the pseudo-Huber distance
-        between the compressed magnitudes of the student's estimate and of the data. A
-        tone's phase is barely determined by the latents, so a regression to the complex
-        spectrogram drifts to silence; the magnitude term teaches one-step decoding the
-        right spectrum early, while the consistency term makes the phases coherent.
+        encoder and decoder through the student's conditioning. The terms are those of
+        :meth:`~openriff.cae.codec.SpectrogramCodec.objective`.
 
         Args:
             spec: clean spectrograms ``[B, 2C, F, 8n]``.
@@ -408,8 +402,4 @@ class ConvCAE(SpectrogramCodec):
         ct, student = consistency_loss(
             lambda x, s: self.denoise(x, s, pyramid), spec, noise, sigma, sigma_teacher, consistency
         )
-        loss = consistency_weight(progress, consistency) * ct
-        if consistency.magnitude_weight:
-            spectral = pseudo_huber(magnitude(student), magnitude(spec), consistency.huber_c)
-            loss = loss + consistency.magnitude_weight * spectral
-        return loss.mean()
+        return self.objective(ct, student, spec, progress)

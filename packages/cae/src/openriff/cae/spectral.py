@@ -17,7 +17,6 @@ signal.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -149,8 +148,3 @@ def from_spectrogram(spec: Tensor, config: SpectrogramConfig) -> Tensor:
 def magnitude(spec: Tensor) -> Tensor:
     """Compressed magnitudes ``[B, C, F, T]`` of a representation ``[B, 2C, F, T]``."""
     return (spec[:, 0::2].float().square() + spec[:, 1::2].float().square() + 1e-12).sqrt()
-
-
-def frames_for(samples: int, config: SpectrogramConfig) -> int:
-    """STFT frames for ``samples`` (rounded up to whole hops)."""
-    return math.ceil(samples / config.hop_length)

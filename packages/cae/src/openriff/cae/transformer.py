@@ -35,13 +35,11 @@ from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.consistency import (
     ConsistencyConfig,
     consistency_loss,
-    consistency_weight,
-    pseudo_huber,
     scalings,
 )
 from openriff.cae.consistency import sample as consistency_sample
 from openriff.cae.layers import NoiseEmbedding
-from openriff.cae.spectral import SpectrogramConfig, magnitude
+from openriff.cae.spectral import SpectrogramConfig
 
 
 @dataclass(frozen=True)
@@ -394,8 +392,4 @@ class TransformerCAE(SpectrogramCodec):
             sigma_teacher,
             self.consistency,
         )
-        loss = consistency_weight(progress, self.consistency) * ct
-        if self.consistency.magnitude_weight:
-            spectral = pseudo_huber(magnitude(student), magnitude(target), self.consistency.huber_c)
-            loss = loss + self.consistency.magnitude_weight * spectral
-        return loss.mean()
+        return self.objective(ct, student, target, progress)
