@@ -1,0 +1,151 @@
+"""Training objectives over a Denoiser: EDM, improved consistency training, v-objective.
+
+Each loss is a small callable ``loss(denoiser, x0, cond, *, generator, progress) -> [B]``
+(per-example values; the trainer averages). Noise levels and noise are drawn for the
+whole batch from ``generator``, so a distributed run that draws its global batch and keeps
+its shard reproduces a single-process run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from openriff.latent_diffusion.conditioning import Conditioning
+
+DenoiseFn = Callable[[Tensor, Tensor, "Conditioning | None"], Tensor]
+
+
+def _view(values: Tensor, like: Tensor) -> Tensor:
+    return values.view((-1,) + (1,) * (like.ndim - 1))
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    return torch.randn(shape, generator=generator, device=like.device, dtype=torch.float32)
+
+
+@dataclass(frozen=True)
+class EDMLoss:
+    """EDM's denoising loss (Karras et al. 2022, Table 1 and eq. 8).
+
+    ``ln sigma ~ N(p_mean, p_std^2)``, weight ``(sigma^2 + sd^2) / (sigma sd)^2``, which
+    makes every noise level's loss start at unit scale.
+    """
+
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    sigma_data: float = 0.5
+
+    def __call__(
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        progress: float = 0.0,
+    ) -> Tensor:
+        """Per-example loss ``[B]`` of clean data ``x0`` ``[B, ...]``."""
+        sigma = (_randn((x0.shape[0],), generator, x0) * self.p_std + self.p_mean).exp()
+        noise = _randn(tuple(x0.shape), generator, x0)
+        weight = (sigma.square() + self.sigma_data**2) / (sigma * self.sigma_data).square()
+        denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
+        return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
+
+
+@dataclass(frozen=True)
+class VLoss:
+    """The v-objective on the cosine schedule (bass paper 3.2), through :class:`VPrecond`.
+
+    ``t ~ U(0, 1)``; the squared error of the predicted ``v`` equals the squared error of
+    the clean estimate times ``1 / beta^2 = (sigma^2 + 1) / sigma^2``, which is how it is
+    computed here. ``t`` is kept inside the levels of the wrapped model (``sigma_min`` to
+    ``sigma_max``) so that the weight stays finite.
+    """
+
+    sigma_min: float = 1e-3
+    sigma_max: float = 1e3
+
+    def __call__(
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        progress: float = 0.0,
+    ) -> Tensor:
+        """Per-example loss ``[B]`` of clean data ``x0``."""
+        t_lo, t_hi = (math.atan(s) * 2 / math.pi for s in (self.sigma_min, self.sigma_max))
+        u = torch.rand(x0.shape[0], generator=generator, device=x0.device)
+        sigma = torch.tan((t_lo + u * (t_hi - t_lo)) * math.pi / 2)
+        noise = _randn(tuple(x0.shape), generator, x0)
+        denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
+        weight = (sigma.square() + 1.0) / sigma.square()
+        return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
+
+
+@dataclass(frozen=True)
+class ConsistencyLoss:
+    """Improved consistency training (Song & Dhariwal 2023) with continuous noise levels.
+
+    As in Music2Latent and C-DiT (DiT follow-up paper 4.2): the student level ``sigma`` is
+    log-normal, the teacher sits one step lower on the Karras ``rho`` curve in its
+    continuous index ``u in [0, 1]``, and the step shrinks exponentially from ``1 / s0``
+    to ``1 / s1`` over training (``progress`` 0 to 1). The teacher is the same network
+    without gradient; the distance is pseudo-Huber with ``c = huber_c * sqrt(numel)`` and
+    each pair is weighted by ``1 / (sigma - sigma_teacher)``. The student stays one step
+    above ``sigma_min`` so that the weight stays bounded.
+    """
+
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    p_mean: float = -1.1
+    p_std: float = 2.0
+    s0: float = 10.0
+    s1: float = 1280.0
+    huber_c: float = 0.00054
+
+    def index_to_sigma(self, u: Tensor) -> Tensor:
+        """Noise level at continuous index ``u`` of the Karras curve (0: sigma_min)."""
+        lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
+        return (lo + u * (hi - lo)) ** self.rho
+
+    def sigma_to_index(self, sigma: Tensor) -> Tensor:
+        """Inverse of :meth:`index_to_sigma`."""
+        lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
+        return (sigma ** (1 / self.rho) - lo) / (hi - lo)
+
+    def step(self, progress: float) -> float:
+        """Teacher step in index units at ``progress`` in [0, 1] of training."""
+        progress = min(max(progress, 0.0), 1.0)
+        return float((1 / self.s0) * (self.s0 / self.s1) ** progress)
+
+    def __call__(
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        progress: float = 0.0,
+    ) -> Tensor:
+        """Per-example loss ``[B]`` of clean data ``x0``."""
+        log_sigma = torch.randn(x0.shape[0], generator=generator, device=x0.device, dtype=torch.float64)
+        sigma = (self.p_mean + self.p_std * log_sigma).exp().clamp(self.sigma_min, self.sigma_max)
+        step = self.step(progress)
+        u = self.sigma_to_index(sigma).clamp(step, 1.0)
+        sigma, teacher_sigma = self.index_to_sigma(u).float(), self.index_to_sigma(u - step).float()
+        noise = _randn(tuple(x0.shape), generator, x0)
+        student = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
+        with torch.no_grad():
+            teacher = denoiser(x0 + _view(teacher_sigma, x0) * noise, teacher_sigma, cond)
+        diff = (student.float() - teacher.float()).flatten(1)
+        c = self.huber_c * math.sqrt(diff.shape[1])
+        distance = (diff.square().sum(1) + c * c).sqrt() - c
+        return distance / (sigma - teacher_sigma)
