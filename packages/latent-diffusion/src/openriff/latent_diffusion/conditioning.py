@@ -68,14 +68,29 @@ class Conditioning:
         return _kept(self.embedding, self.keep_embedding, batch, device)
 
     def dropped(
-        self, p_context: float, p_embedding: float, generator: torch.Generator | None
+        self,
+        p_context: float,
+        p_embedding: float,
+        generator: torch.Generator | None = None,
+        *,
+        draws: Tensor | None = None,
     ) -> Conditioning:
-        """Each condition of each example dropped independently (training dropout)."""
+        """Each condition of each example dropped independently (training dropout).
+
+        Args:
+            p_context: probability of dropping the context.
+            p_embedding: probability of dropping the embedding.
+            generator: randomness of the drops.
+            draws: ``[2, B]`` uniform draws to use instead of the generator's (a
+                distributed trainer draws them for its global batch).
+        """
         batch = self.batch_size
         if batch is None:
             return self
         device = _device(self)
-        draws = torch.rand(2, batch, generator=generator, device=device)
+        if draws is None:
+            draws = torch.rand(2, batch, generator=generator)
+        draws = draws.to(device)
         return replace(
             self,
             keep_context=self.context_kept(batch, device) & (draws[0] >= p_context),

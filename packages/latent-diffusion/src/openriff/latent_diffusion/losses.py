@@ -1,9 +1,10 @@
 """Training objectives over a Denoiser: EDM, improved consistency training, v-objective.
 
-Each loss is a small callable ``loss(denoiser, x0, cond, *, generator, progress) -> [B]``
-(per-example values; the trainer averages). Noise levels and noise are drawn for the
-whole batch from ``generator``, so a distributed run that draws its global batch and keeps
-its shard reproduces a single-process run.
+Each loss has two parts: ``draw(batch, generator, progress)`` picks the noise levels of a
+batch, and ``loss(denoiser, x0, cond, levels, noise) -> [B]`` gives per-example values (the
+trainer averages). Levels and noise are drawn separately so that a distributed run can
+draw them for its global batch and keep its shard, reproducing a single-process run.
+``progress`` (0 to 1, the share of training done) drives curricula.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ def _view(values: Tensor, like: Tensor) -> Tensor:
     return values.view((-1,) + (1,) * (like.ndim - 1))
 
 
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
-    return torch.randn(shape, generator=generator, device=like.device, dtype=torch.float32)
 
 
 @dataclass(frozen=True)
@@ -40,18 +39,15 @@ class EDMLoss:
     p_std: float = 1.2
     sigma_data: float = 0.5
 
+    def draw(self, batch: int, generator: torch.Generator | None, progress: float = 0.0) -> Tensor:
+        """Noise levels ``[batch]``."""
+        return (torch.randn(batch, generator=generator) * self.p_std + self.p_mean).exp()
+
     def __call__(
-        self,
-        denoiser: DenoiseFn,
-        x0: Tensor,
-        cond: Conditioning | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        progress: float = 0.0,
+        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
     ) -> Tensor:
-        """Per-example loss ``[B]`` of clean data ``x0`` ``[B, ...]``."""
-        sigma = (_randn((x0.shape[0],), generator, x0) * self.p_std + self.p_mean).exp()
-        noise = _randn(tuple(x0.shape), generator, x0)
+        """Per-example loss ``[B]`` of clean data ``x0`` ``[B, ...]`` at ``levels``."""
+        sigma = levels.to(x0.device, torch.float32)
         weight = (sigma.square() + self.sigma_data**2) / (sigma * self.sigma_data).square()
         denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
         return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
@@ -70,20 +66,17 @@ class VLoss:
     sigma_min: float = 1e-3
     sigma_max: float = 1e3
 
-    def __call__(
-        self,
-        denoiser: DenoiseFn,
-        x0: Tensor,
-        cond: Conditioning | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        progress: float = 0.0,
-    ) -> Tensor:
-        """Per-example loss ``[B]`` of clean data ``x0``."""
+    def draw(self, batch: int, generator: torch.Generator | None, progress: float = 0.0) -> Tensor:
+        """Noise levels ``[batch]`` of times uniform in [0, 1] (clipped to the model's range)."""
         t_lo, t_hi = (math.atan(s) * 2 / math.pi for s in (self.sigma_min, self.sigma_max))
-        u = torch.rand(x0.shape[0], generator=generator, device=x0.device)
-        sigma = torch.tan((t_lo + u * (t_hi - t_lo)) * math.pi / 2)
-        noise = _randn(tuple(x0.shape), generator, x0)
+        u = torch.rand(batch, generator=generator, dtype=torch.float64)
+        return torch.tan((t_lo + u * (t_hi - t_lo)) * math.pi / 2).float()
+
+    def __call__(
+        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
+    ) -> Tensor:
+        """Per-example loss ``[B]`` of clean data ``x0`` at ``levels``."""
+        sigma = levels.to(x0.device, torch.float32)
         denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
         weight = (sigma.square() + 1.0) / sigma.square()
         return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
@@ -126,22 +119,20 @@ class ConsistencyLoss:
         progress = min(max(progress, 0.0), 1.0)
         return float((1 / self.s0) * (self.s0 / self.s1) ** progress)
 
-    def __call__(
-        self,
-        denoiser: DenoiseFn,
-        x0: Tensor,
-        cond: Conditioning | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        progress: float = 0.0,
-    ) -> Tensor:
-        """Per-example loss ``[B]`` of clean data ``x0``."""
-        log_sigma = torch.randn(x0.shape[0], generator=generator, device=x0.device, dtype=torch.float64)
+    def draw(self, batch: int, generator: torch.Generator | None, progress: float = 0.0) -> Tensor:
+        """Student and teacher levels ``[batch, 2]`` at ``progress`` of training."""
+        log_sigma = torch.randn(batch, generator=generator, dtype=torch.float64)
         sigma = (self.p_mean + self.p_std * log_sigma).exp().clamp(self.sigma_min, self.sigma_max)
         step = self.step(progress)
         u = self.sigma_to_index(sigma).clamp(step, 1.0)
-        sigma, teacher_sigma = self.index_to_sigma(u).float(), self.index_to_sigma(u - step).float()
-        noise = _randn(tuple(x0.shape), generator, x0)
+        return torch.stack([self.index_to_sigma(u), self.index_to_sigma(u - step)], dim=1).float()
+
+    def __call__(
+        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
+    ) -> Tensor:
+        """Per-example loss ``[B]`` of clean data ``x0`` at ``levels`` ``[B, 2]``."""
+        levels = levels.to(x0.device, torch.float32)
+        sigma, teacher_sigma = levels[:, 0], levels[:, 1]
         student = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
         with torch.no_grad():
             teacher = denoiser(x0 + _view(teacher_sigma, x0) * noise, teacher_sigma, cond)

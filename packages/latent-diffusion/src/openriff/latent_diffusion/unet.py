@@ -46,7 +46,7 @@ class UNet1dConfig:
     context_channels: int = 64
     embedding_dim: int = 512
     base_channels: int = 512
-    multipliers: tuple[int, ...] = (1, 1, 2, 2)
+    multipliers: tuple[int, ...] = (1, 2, 3, 3)
     blocks: int = 2
     attention: tuple[bool, ...] = (False, False, True, False)
     heads: int = 8

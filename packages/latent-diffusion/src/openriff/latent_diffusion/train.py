@@ -1,0 +1,393 @@
+"""Training a Denoiser on a ``LatentDataset``: one process, or many with ``torchrun``.
+
+The same function runs on one CPU, one GPU or many processes (DDP; gloo on CPU, NCCL on
+GPU, chosen from the device). Every rank draws the *global* batch's indices, noise levels,
+noise and condition drops from one generator seeded identically everywhere and keeps its
+own shard, so a run gives the same result for any number of processes with the same
+global batch, and the generator state is all a resume needs.
+
+Paper settings (Diff-A-Riff 4.2.3; DiT follow-up 4.3): AdamW, lr 1e-4, betas 0.9/0.999,
+linear warm-up, then cosine decay or reduce-on-plateau down to 1e-6, EMA 0.9999, each
+condition dropped with probability 0.5.
+
+A run folder holds ``train.json`` (the settings), ``log.jsonl``, ``checkpoints/step-X/``
+(``config.json``, ``model.safetensors``, ``ema.safetensors``, ``trainer.pt``: optimizer,
+step, RNG and schedule state, read back with ``weights_only=True``) and, at the end,
+``final/`` (load it with :func:`~openriff.latent_diffusion.checkpoint.from_pretrained`).
+Checkpoints are written to a temporary folder and renamed when complete; starting again
+in a folder with the same settings resumes from its newest checkpoint exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from openriff.latent_diffusion.checkpoint import (
+    ModelConfig,
+    atomic_directory,
+    build,
+    save_pretrained,
+    write_weights,
+)
+from openriff.latent_diffusion.config import from_dict, to_dict
+from openriff.latent_diffusion.data import LatentDataset
+from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run (stored as ``train.json`` in the run folder).
+
+    Attributes:
+        model: what to train (backbone, its config, objective, noise range).
+        steps: optimisation steps.
+        batch_size: global batch per step, split evenly across processes.
+        accumulation: micro-batches per step in each process (gradient accumulation).
+        lr: peak learning rate.
+        betas: AdamW betas.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        schedule: ``"cosine"`` decay to ``min_lr``, ``"plateau"`` (halve when the logged
+            loss has not improved for ``plateau_patience`` logs, down to ``min_lr``) or
+            ``"constant"``.
+        min_lr: the learning rate's floor.
+        plateau_patience: logs without improvement before a plateau reduction.
+        plateau_factor: multiplier of a plateau reduction.
+        ema_decay: decay of the weights' exponential moving average.
+        grad_clip: maximum global gradient norm.
+        p_drop_context: probability of dropping an example's context.
+        p_drop_embedding: probability of dropping an example's embedding.
+        bf16: bf16 autocast on CUDA (ignored on CPU).
+        compile: run the model through ``torch.compile``.
+        checkpoint_every: steps between checkpoints (and at the end).
+        keep_checkpoints: newest checkpoints kept.
+        log_every: steps between log lines.
+        seed: seed of the run's generator (and of the initial weights).
+    """
+
+    model: ModelConfig
+    steps: int = 100_000
+    batch_size: int = 64
+    accumulation: int = 1
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    schedule: str = "cosine"
+    min_lr: float = 1e-6
+    plateau_patience: int = 10
+    plateau_factor: float = 0.5
+    ema_decay: float = 0.9999
+    grad_clip: float = 1.0
+    p_drop_context: float = 0.5
+    p_drop_embedding: float = 0.5
+    bf16: bool = True
+    compile: bool = False
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "plateau", "constant"):
+            raise ValueError(f"schedule must be cosine, plateau or constant, got {self.schedule!r}")
+        for name in ("steps", "batch_size", "accumulation", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("p_drop_context", "p_drop_embedding"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+
+
+def make_loss(config: ModelConfig) -> EDMLoss | ConsistencyLoss | VLoss:
+    """The loss that goes with a model's objective and noise range."""
+    if config.objective == "edm":
+        return EDMLoss(sigma_data=config.sigma_data)
+    if config.objective == "consistency":
+        return ConsistencyLoss(sigma_min=config.sigma_min, sigma_max=config.sigma_max)
+    return VLoss(sigma_min=config.sigma_min, sigma_max=config.sigma_max)
+
+
+def learning_rate(step: int, config: TrainConfig, plateau_scale: float = 1.0) -> float:
+    """Learning rate for optimisation step ``step`` (0-based)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "plateau":
+        return max(config.min_lr, config.lr * plateau_scale)
+    span = max(1, config.steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class _Plateau:
+    """Reduce-on-plateau state (kept in the checkpoint for an exact resume)."""
+
+    scale: float = 1.0
+    best: float = math.inf
+    bad: int = 0
+
+    def update(self, loss: float, config: TrainConfig) -> None:
+        if loss < self.best * (1 - 1e-4):
+            self.best, self.bad = loss, 0
+            return
+        self.bad += 1
+        if self.bad >= config.plateau_patience:
+            self.scale *= config.plateau_factor
+            self.bad = 0
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int
+    world: int
+    local_rank: int
+
+
+def _init_distributed(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Dist(0, 1, 0)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _barrier(d: _Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for averaged, param in zip(ema.parameters(), model.parameters(), strict=True):
+        averaged.lerp_(param.detach(), 1.0 - decay)
+    for kept, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+        kept.copy_(buffer)
+
+
+def initial_model(config: TrainConfig) -> nn.Module:
+    """The untrained Denoiser a run starts from, initialised from the run's seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build(config.model)
+
+
+def _checkpoints(run: Path) -> list[Path]:
+    folder = run / "checkpoints"
+    return sorted(folder.glob("step-*")) if folder.is_dir() else []
+
+
+def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
+    settings = run / "train.json"
+    if d.rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        if settings.exists():
+            stored = from_dict(TrainConfig, json.loads(settings.read_text()))
+            if json.dumps(to_dict(stored)) != json.dumps(to_dict(config)):
+                raise ValueError(
+                    f"{run} holds a run with other settings ({settings}); "
+                    "use another folder or the same settings to resume"
+                )
+        else:
+            settings.write_text(json.dumps(to_dict(config), indent=2) + "\n")
+    _barrier(d)
+
+
+def train(
+    config: TrainConfig,
+    dataset: LatentDataset,
+    run_dir: str | os.PathLike[str],
+    *,
+    device: torch.device | str = "cpu",
+    show_progress: bool = True,
+) -> Path:
+    """Train (or resume training) a Denoiser; returns the ``final/`` checkpoint folder.
+
+    Args:
+        config: run settings.
+        dataset: examples (see :class:`~openriff.latent_diffusion.data.LatentDataset`).
+        run_dir: run folder (created, or resumed if it holds the same settings).
+        device: ``cpu`` or ``cuda``; under ``torchrun`` with CUDA each process takes
+            ``cuda:LOCAL_RANK``.
+        show_progress: show a progress bar on rank 0.
+    """
+    device = torch.device(device)
+    d = _init_distributed(device)
+    if device.type == "cuda" and d.world > 1:
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    if config.batch_size % (d.world * config.accumulation):
+        raise ValueError(
+            f"batch_size {config.batch_size} is not divisible by {d.world} processes "
+            f"x {config.accumulation} micro-batches"
+        )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty")
+    run = Path(run_dir)
+    _prepare_run(run, config, d)
+
+    model = initial_model(config).to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    plateau = _Plateau()
+    step = 0
+    existing = _checkpoints(run)
+    if existing:
+        step = _resume(existing[-1], model, ema, optimizer, generator, plateau, device)
+    net: nn.Module = model
+    if d.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if config.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    loss_fn = make_loss(config.model)
+    local = config.batch_size // d.world
+    micro = local // config.accumulation
+    log_path = run / "log.jsonl"
+    if d.rank == 0:
+        _truncate_log(log_path, step)
+    bar = tqdm(total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step")
+    autocast = device.type == "cuda" and config.bf16
+    started = time.perf_counter()
+    while step < config.steps:
+        progress = step / config.steps
+        # Global draws, identical on every rank; each keeps its shard.
+        indices = torch.randint(0, len(dataset), (config.batch_size,), generator=generator)
+        levels = loss_fn.draw(config.batch_size, generator, progress)
+        drops = torch.rand(2, config.batch_size, generator=generator)
+        target_all, _ = dataset.batch(indices[:1])
+        noise = torch.randn((config.batch_size, *target_all.shape[1:]), generator=generator)
+        lr = learning_rate(step, config, plateau.scale)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=device)
+        for m in range(config.accumulation):
+            rows = slice(d.rank * local + m * micro, d.rank * local + (m + 1) * micro)
+            target, cond = dataset.batch(indices[rows])
+            cond = cond.dropped(config.p_drop_context, config.p_drop_embedding, draws=drops[:, rows])
+            target, cond = target.to(device), cond.to(device)
+            sync = m == config.accumulation - 1 or d.world == 1
+            context = net.no_sync() if not sync and d.world > 1 else _null()  # type: ignore[operator]
+            with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_fn(net, target, cond, levels[rows], noise[rows].to(device)).mean()
+                (loss / config.accumulation).backward()
+            total += loss.detach().float() / config.accumulation
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        _update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+        step += 1
+        bar.update(1)
+        if step % config.log_every == 0 or step == config.steps:
+            if d.world > 1:
+                dist.all_reduce(total)
+                total /= d.world
+            value = total.item()
+            if config.schedule == "plateau" and step > config.warmup_steps:
+                plateau.update(value, config)
+            if d.rank == 0:
+                record = {
+                    "step": step,
+                    "loss": value,
+                    "grad_norm": float(grad_norm),
+                    "lr": lr,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                with log_path.open("a") as log:
+                    log.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=f"{value:.4g}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            if d.rank == 0:
+                _save_checkpoint(run, step, model, ema, optimizer, generator, plateau, config)
+            _barrier(d)
+    bar.close()
+    final = run / "final"
+    if d.rank == 0:
+        save_pretrained(model, config.model, final, ema=ema, overwrite=True)
+    _barrier(d)
+    return final
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _save_checkpoint(
+    run: Path,
+    step: int,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    plateau: _Plateau,
+    config: TrainConfig,
+) -> Path:
+    target = run / "checkpoints" / f"step-{step:08d}"
+    with atomic_directory(target) as tmp:
+        write_weights(model, config.model, tmp, ema=ema)
+        state = {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "plateau": torch.tensor([plateau.scale, plateau.best, plateau.bad], dtype=torch.float64),
+        }
+        torch.save(state, tmp / "trainer.pt")
+    for old in _checkpoints(run)[: -config.keep_checkpoints]:
+        shutil.rmtree(old)
+    return target
+
+
+def _resume(
+    checkpoint: Path,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    plateau: _Plateau,
+    device: torch.device,
+) -> int:
+    model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
+    ema.load_state_dict(load_file(str(checkpoint / "ema.safetensors"), device=str(device)))
+    state: dict[str, Any] = torch.load(checkpoint / "trainer.pt", map_location=device, weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    values: Tensor = state["plateau"]
+    plateau.scale, plateau.best, plateau.bad = float(values[0]), float(values[1]), int(values[2])
+    return int(state["step"])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
