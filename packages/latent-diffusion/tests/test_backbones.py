@@ -30,7 +30,8 @@ def test_paper_presets_have_the_paper_sizes() -> None:
     # Diff-A-Riff: 500 M in total with a 58 M CAE; DiT follow-up: about 280 M.
     assert abs(count("unet1d", "diffariff") / 440e6 - 1) < 0.05
     assert abs(count("dit", "paper") / 280e6 - 1) < 0.05
-    assert count("unet1d", "tiny") < 1e6 and count("dit", "tiny") < 1e6
+    assert count("unet1d", "tiny") < 1e6
+    assert count("dit", "tiny") < 1e6
 
 
 def randomize_outputs(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -65,7 +66,9 @@ def test_any_length_and_zero_initial_output(name: str) -> None:
     randomize_outputs(model, 1)
     x, c_noise, cond = inputs(model.config, 2, 13)
     out = model(x, c_noise, cond)
-    assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().sum() > 0
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+    assert out.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", ["unet1d", "dit"])
@@ -82,7 +85,9 @@ def test_dropped_conditions_equal_absent_ones(name: str) -> None:
         zero = model(x, c_noise, Conditioning(torch.zeros_like(cond.context), cond.embedding))
     assert torch.allclose(dropped, absent, atol=1e-6)
     assert not torch.allclose(full, absent, atol=1e-4)
-    assert not torch.allclose(zero, model(x, c_noise, Conditioning(None, cond.embedding)), atol=1e-4)
+    assert not torch.allclose(
+        zero, model(x, c_noise, Conditioning(None, cond.embedding)), atol=1e-4
+    )
     # Per-example masks: dropping example 0's context changes example 0 only.
     keep = torch.tensor([False, True, True, True])
     with torch.no_grad():
@@ -108,8 +113,8 @@ def test_registry_and_overrides() -> None:
     assert {"unet1d", "dit"} <= set(BACKBONES)
     model = create_backbone("dit", "tiny", depth=1, context_channels=0)
     assert len(model.blocks) == 1
+    x, c_noise, cond = inputs(create_backbone("dit", "tiny").config, 2, 4)
     with pytest.raises(ValueError, match="without context"):
-        x, c_noise, cond = inputs(create_backbone("dit", "tiny").config, 2, 4)
         model(x, c_noise, cond)
     with pytest.raises(KeyError, match="unknown backbone"):
         create_backbone("wavenet", "tiny")
@@ -155,7 +160,9 @@ def test_v_preconditioning_reads_v_as_a_clean_estimate() -> None:
         def forward(self, z, t, cond):  # type: ignore[no-untyped-def]
             # It sees z = alpha x0 + beta eps and t with sigma = tan(pi t / 2).
             assert torch.allclose(torch.tan(t * math.pi / 2), sigma, rtol=1e-4)
-            assert torch.allclose(z, alpha[:, None, None] * x0 + beta[:, None, None] * eps, atol=1e-5)
+            assert torch.allclose(
+                z, alpha[:, None, None] * x0 + beta[:, None, None] * eps, atol=1e-5
+            )
             return v
 
     out = VPrecond(Oracle())(x0 + sigma[:, None, None] * eps, sigma)
@@ -168,17 +175,21 @@ def test_losses() -> None:
     noise = torch.randn(6, 2, 5, generator=g)
     edm = EDMLoss(sigma_data=0.5)
     levels = edm.draw(10_000, g)
-    assert abs(float(levels.log().mean()) + 1.2) < 0.05 and abs(float(levels.log().std()) - 1.2) < 0.05
+    assert abs(float(levels.log().mean()) + 1.2) < 0.05
+    assert abs(float(levels.log().std()) - 1.2) < 0.05
     sigma = edm.draw(6, g)
     # A denoiser that returns its input is off by sigma * noise: loss = weight * sigma^2 E[n^2].
     identity = edm(lambda x, s, c: x, x0, None, sigma, noise)
     weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
-    assert torch.allclose(identity, weight * sigma**2 * noise.square().flatten(1).mean(1), rtol=1e-5)
+    assert torch.allclose(
+        identity, weight * sigma**2 * noise.square().flatten(1).mean(1), rtol=1e-5
+    )
     assert torch.allclose(edm(lambda x, s, c: x0, x0, None, sigma, noise), torch.zeros(6))
 
     ct = ConsistencyLoss()
     pairs = ct.draw(1000, g, progress=0.0)
-    assert bool((pairs[:, 1] < pairs[:, 0]).all()) and float(pairs.min()) >= ct.sigma_min * 0.999
+    assert bool((pairs[:, 1] < pairs[:, 0]).all())
+    assert float(pairs.min()) >= ct.sigma_min * 0.999
     gaps = ct.sigma_to_index(pairs[:, 0].double()) - ct.sigma_to_index(pairs[:, 1].double())
     assert torch.allclose(gaps, torch.full_like(gaps, 0.1), atol=1e-4)
     late = ct.draw(1000, g, progress=1.0)

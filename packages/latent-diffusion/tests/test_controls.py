@@ -86,7 +86,9 @@ def test_pseudo_stereo(process) -> None:  # type: ignore[no-untyped-def]
         g = torch.Generator().manual_seed(8)
         # Ancestral sampling (eta = 1) is first order: 100 steps keep its bias small.
         sigmas = karras_sigmas(100, 0.002, 80.0)
-        return sample_pseudo_stereo(sample_ddim, process, noise(9), sigmas, width, generator=g, eta=1.0)
+        return sample_pseudo_stereo(
+            sample_ddim, process, noise(9), sigmas, width, generator=g, eta=1.0
+        )
 
     mono = run(0.0)
     assert mono.shape == (B, 2, D, T)

@@ -51,7 +51,9 @@ def test_guided_estimate_is_the_cfg_formula(mixture) -> None:  # type: ignore[no
     sigma = torch.rand(64, generator=g) * 5 + 0.1
     cond = Conditioning(embedding=one_hot(torch.randint(0, 2, (64,), generator=g)))
     for w in (0.0, 1.0, 2.5, 4.0):
-        guided = MultiConditionGuidance(mixture, context_scale=1.0, embedding_scale=w)(x, sigma, cond)
+        guided = MultiConditionGuidance(mixture, context_scale=1.0, embedding_scale=w)(
+            x, sigma, cond
+        )
         uncond = mixture(x, sigma, cond.only(context=False, embedding=False))
         condl = mixture(x, sigma, cond)
         assert torch.allclose(guided, uncond + w * (condl - uncond), atol=1e-5)
@@ -78,13 +80,18 @@ def test_two_conditions_are_evaluated_in_one_batched_call() -> None:
             ke = cond.embedding_kept(x.shape[0], x.device).tolist()
             calls.append((x.shape[0], kc, ke))
             # An estimate that shows which conditions were seen.
-            return x * 0 + torch.tensor(kc, dtype=x.dtype)[:, None, None] * 10 + torch.tensor(ke, dtype=x.dtype)[:, None, None]
+            return (
+                x * 0
+                + torch.tensor(kc, dtype=x.dtype)[:, None, None] * 10
+                + torch.tensor(ke, dtype=x.dtype)[:, None, None]
+            )
 
     probe = Probe(torch.zeros(1), torch.ones(1))
     cond = Conditioning(context=torch.ones(2, 3, 5), embedding=torch.ones(2, 4))
     x, sigma = torch.zeros(2, 3, 5), torch.ones(2)
     out = MultiConditionGuidance(probe, context_scale=1.5, embedding_scale=3.0)(x, sigma, cond)
-    assert len(calls) == 1 and calls[0][0] == 6  # three subsets, one forward pass
+    assert len(calls) == 1  # three subsets, one forward pass
+    assert calls[0][0] == 6
     # D = D0 + wc (Dc - D0) + we (Dce - Dc) with D0 = 0, Dc = 10, Dce = 11.
     assert torch.allclose(out, torch.full_like(out, 1.5 * 10 + 3.0 * 1))
     calls.clear()
@@ -109,4 +116,6 @@ def test_rescale_and_interval(mixture) -> None:  # type: ignore[no-untyped-def]
     out = MultiConditionGuidance(mixture, 1.0, 5.0, interval=(1.0, 4.0))(x, levels, cond)
     inside = (levels >= 1.0) & (levels <= 4.0)
     assert torch.allclose(out[~inside], mixture(x, levels, cond)[~inside], atol=1e-6)
-    assert torch.allclose(out[inside], MultiConditionGuidance(mixture, 1.0, 5.0)(x, levels, cond)[inside], atol=1e-6)
+    assert torch.allclose(
+        out[inside], MultiConditionGuidance(mixture, 1.0, 5.0)(x, levels, cond)[inside], atol=1e-6
+    )

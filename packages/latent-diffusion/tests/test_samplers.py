@@ -77,7 +77,10 @@ def test_samples_have_the_moments_of_the_data(sampler, steps, opts, gaussian) ->
     assert std_err < 0.03
 
 
-@pytest.mark.parametrize(("sampler", "coarse", "fine"), [(sample_heun, 4, 16), (sample_euler, 10, 80), (sample_ddim, 10, 80)])
+@pytest.mark.parametrize(
+    ("sampler", "coarse", "fine"),
+    [(sample_heun, 4, 16), (sample_euler, 10, 80), (sample_ddim, 10, 80)],
+)
 def test_error_shrinks_with_more_steps(sampler, coarse, fine, gaussian) -> None:  # type: ignore[no-untyped-def]
     # Same noise for both runs, so the difference is the discretisation error alone: the
     # deterministic ODE maps noise to exactly N(mu, s^2); measure the std error.
@@ -91,7 +94,9 @@ def test_heun_is_second_order(gaussian) -> None:  # type: ignore[no-untyped-def]
     # + 80^2). Compare each sampler's end point with it.
     g = torch.Generator().manual_seed(2)
     z = torch.randn(256, DIM, generator=g, dtype=torch.float64)
-    exact = gaussian.mu + gaussian.s * (80.0 * z - gaussian.mu) / (gaussian.s.square() + 80.0**2).sqrt()
+    exact = (
+        gaussian.mu + gaussian.s * (80.0 * z - gaussian.mu) / (gaussian.s.square() + 80.0**2).sqrt()
+    )
 
     def err(sampler, n: int) -> float:  # type: ignore[no-untyped-def]
         return float((sampler(gaussian, z, karras_sigmas(n, 0.002, 80.0)) - exact).abs().max())
@@ -111,14 +116,18 @@ def test_consistency_sampler_with_the_exact_consistency_function(gaussian) -> No
 
         def __call__(self, x, sigma, cond=None):  # type: ignore[no-untyped-def]
             sigma = sigma.double()[:, None]
-            return gaussian.mu + gaussian.s * (x - gaussian.mu) / (gaussian.s.square() + sigma.square()).sqrt()
+            return (
+                gaussian.mu
+                + gaussian.s * (x - gaussian.mu) / (gaussian.s.square() + sigma.square()).sqrt()
+            )
 
     for steps in (1, 3, 5):
         g = torch.Generator().manual_seed(3)
         noise = standard_noise(g)
         samples = sample_consistency(Exact(), noise, karras_sigmas(steps, 0.002, 80.0), generator=g)
         mean_err, std_err = moments_error(samples, gaussian)
-        assert mean_err < 0.03 and std_err < 0.03, steps
+        assert mean_err < 0.03, steps
+        assert std_err < 0.03, steps
 
 
 def test_any_rank_float64_schedules_and_a_callback(gaussian) -> None:  # type: ignore[no-untyped-def]
@@ -127,7 +136,8 @@ def test_any_rank_float64_schedules_and_a_callback(gaussian) -> None:  # type: i
     flat = GaussianDenoiser(gaussian.mu, gaussian.s)
     seen: list[dict] = []
     out = sample_heun(flat, noise, karras_sigmas(5, 0.002, 80.0), callback=seen.append)
-    assert out.shape == noise.shape and out.dtype == torch.float32
+    assert out.shape == noise.shape
+    assert out.dtype == torch.float32
     assert [info["i"] for info in seen] == list(range(5))
     assert seen[-1]["sigma_next"] == 0.0
     assert karras_sigmas(5, 0.002, 80.0).dtype == torch.float64
@@ -139,7 +149,9 @@ def test_a_generator_reproduces_stochastic_sampling(gaussian) -> None:  # type: 
     def draw(seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         noise = torch.randn(4, DIM, generator=g)
-        return sample_euler(gaussian, noise, karras_sigmas(8, 0.002, 80.0), generator=g, s_churn=20.0)
+        return sample_euler(
+            gaussian, noise, karras_sigmas(8, 0.002, 80.0), generator=g, s_churn=20.0
+        )
 
     assert torch.equal(draw(5), draw(5))
     assert not torch.equal(draw(5), draw(6))
@@ -147,15 +159,22 @@ def test_a_generator_reproduces_stochastic_sampling(gaussian) -> None:  # type: 
 
 def test_schedules() -> None:
     k = karras_sigmas(10, 0.002, 80.0)
-    assert k.shape == (11,) and k[0] == pytest.approx(80.0) and k[-2] == pytest.approx(0.002)
-    assert k[-1] == 0 and bool((k[1:] < k[:-1]).all())
+    assert k.shape == (11,)
+    assert k[0] == pytest.approx(80.0)
+    assert k[-2] == pytest.approx(0.002)
+    assert k[-1] == 0
+    assert bool((k[1:] < k[:-1]).all())
     c = cosine_sigmas(10, 1e-3, 1e3)
-    assert c[0] == pytest.approx(1e3, rel=1e-9) and c[-2] == pytest.approx(1e-3, rel=1e-6)
+    assert c[0] == pytest.approx(1e3, rel=1e-9)
+    assert c[-2] == pytest.approx(1e-3, rel=1e-6)
     t = torch.atan(c[:-1]) * 2 / math.pi  # uniform in time
     assert torch.allclose(t[:-1] - t[1:], (t[0] - t[1]).expand(9), atol=1e-12)
 
 
-@pytest.mark.parametrize("bad", [torch.tensor([1.0]), torch.tensor([1.0, 2.0, 0.0]), torch.tensor([1.0, float("nan"), 0.0])])
+@pytest.mark.parametrize(
+    "bad",
+    [torch.tensor([1.0]), torch.tensor([1.0, 2.0, 0.0]), torch.tensor([1.0, float("nan"), 0.0])],
+)
 def test_bad_schedules_are_refused(bad, gaussian) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="sigmas"):
         sample_euler(gaussian, torch.zeros(2, DIM), bad.double())

@@ -78,7 +78,9 @@ class ProcessDenoiser:
 
     def covariance(self, length: int) -> Tensor:
         t = torch.arange(length, dtype=torch.float64)
-        return torch.exp(-(t[:, None] - t[None]).square() / (2 * self.scale**2)) + 1e-6 * torch.eye(length)
+        return torch.exp(-(t[:, None] - t[None]).square() / (2 * self.scale**2)) + 1e-6 * torch.eye(
+            length
+        )
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Conditioning | None = None) -> Tensor:
         k = self.covariance(x.shape[-1])

@@ -58,7 +58,9 @@ BACKBONES: dict[str, tuple[type[nn.Module], type, dict[str, Any]]] = {
 }
 
 
-def register_backbone(name: str, cls: type[nn.Module], config_cls: type, presets: dict[str, Any]) -> None:
+def register_backbone(
+    name: str, cls: type[nn.Module], config_cls: type, presets: dict[str, Any]
+) -> None:
     """Add a backbone to the registry (an existing name is an error)."""
     if name in BACKBONES:
         raise ValueError(f"backbone {name!r} is already registered")

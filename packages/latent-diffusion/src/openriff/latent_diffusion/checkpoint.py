@@ -52,7 +52,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {self.objective!r}")
+            raise ValueError(
+                f"objective must be one of {sorted(OBJECTIVES)}, got {self.objective!r}"
+            )
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {sorted(BACKBONES)}")
 
@@ -68,7 +70,7 @@ def build(config: ModelConfig) -> EDMPrecond | ConsistencyPrecond | VPrecond:
     if config.objective == "v":
         return VPrecond(backbone, config.sigma_min, config.sigma_max)
     precond = OBJECTIVES[config.objective]
-    return precond(backbone, config.sigma_min, config.sigma_max, config.sigma_data)  # type: ignore[call-arg]
+    return precond(backbone, config.sigma_min, config.sigma_max, config.sigma_data)
 
 
 def _config_json(config: ModelConfig) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def _config_from_json(data: dict[str, Any], where: Path) -> ModelConfig:
     config = from_dict(ModelConfig, model)
     # Rebuild the full backbone config to give the override values their types (tuples).
     preset = to_dict(backbone_config(config.backbone, config.preset))
-    full = from_dict(BACKBONES[config.backbone][1], {**preset, **overrides})
+    full: Any = from_dict(BACKBONES[config.backbone][1], {**preset, **overrides})
     return replace(config, overrides=tuple((k, getattr(full, k)) for k in overrides))
 
 
@@ -161,7 +163,9 @@ def from_pretrained(
     """Load a trained Denoiser from local files (EMA weights when present and ``ema``)."""
     root = Path(directory)
     model = build(load_config(root))
-    weights = root / ("ema.safetensors" if ema and (root / "ema.safetensors").is_file() else "model.safetensors")
+    weights = root / (
+        "ema.safetensors" if ema and (root / "ema.safetensors").is_file() else "model.safetensors"
+    )
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing from the checkpoint {root}")
     state = load_file(str(weights))

@@ -132,7 +132,10 @@ class Conditioning:
             return None if t is None else t[rows]
 
         return Conditioning(
-            pick(self.context), pick(self.embedding), pick(self.keep_context), pick(self.keep_embedding)
+            pick(self.context),
+            pick(self.embedding),
+            pick(self.keep_context),
+            pick(self.keep_embedding),
         )
 
     @staticmethod
@@ -153,8 +156,7 @@ class Conditioning:
             if any(t is None for t in items):
                 if name.startswith("keep_"):
                     items = [
-                        torch.ones(s, dtype=torch.bool, device=_device(p)) if t is None else t
-                        for t, s, p in zip(items, sizes, parts, strict=True)
+                        _all_kept(p) if t is None else t for t, p in zip(items, parts, strict=True)
                     ]
                 else:
                     raise ValueError(f"{name} is present in some parts only")
@@ -163,6 +165,10 @@ class Conditioning:
         return Conditioning(
             join("context"), join("embedding"), join("keep_context"), join("keep_embedding")
         )
+
+
+def _all_kept(cond: Conditioning) -> Tensor:
+    return torch.ones(cond.batch_size or 0, dtype=torch.bool, device=_device(cond))
 
 
 def _device(cond: Conditioning) -> torch.device:
@@ -205,7 +211,8 @@ def context_input(cond: Conditioning | None, x: Tensor, channels: int) -> Tensor
     context = cond.context
     if context.shape[1] != channels or context.shape[2] != length:
         raise ValueError(
-            f"context must be [B, {channels}, {length}] to match the input, got {list(context.shape)}"
+            f"context must be [B, {channels}, {length}] to match the input, "
+            f"got {list(context.shape)}"
         )
     return torch.cat([context.to(x.dtype) * flag, flag], dim=1)  # (B, Dc + 1, T)
 

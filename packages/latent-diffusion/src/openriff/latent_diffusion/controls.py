@@ -118,17 +118,25 @@ def vary(
     """A variation of ``latents``: noise them part-way and sample from there.
 
     Args:
+        sampler: a sampler function.
+        denoiser: the Denoiser.
+        latents: ``[B, D, T]`` latents to vary.
+        sigmas: the schedule.
         strength: share of the schedule's steps to run, in (0, 1]; the latents are noised
             to the level where those steps start. Near 0 the result stays close to
             ``latents``; 1 starts from (almost) pure noise.
-        Other arguments as :func:`inpaint`.
+        cond: conditioning.
+        generator: randomness of the noising and of the sampler.
+        **opts: passed to the sampler.
     """
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     steps = len(sigmas) - 1
     start = min(steps - 1, round((1.0 - strength) * steps))
     level = float(sigmas[start])
-    eps = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+    eps = torch.randn(
+        latents.shape, generator=generator, device=latents.device, dtype=latents.dtype
+    )
     # The sampler multiplies its noise by sigmas[start]: hand it (latents + level eps) / level.
     return sampler(
         denoiser, latents / level + eps, sigmas[start:], cond=cond, generator=generator, **opts
@@ -157,6 +165,7 @@ class LoopDenoiser(_Wrapper):
         self.margin = margin
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Conditioning | None = None) -> Tensor:
+        """Clean estimate of the circularly padded input, cropped back to ``x``'s length."""
         length = x.shape[-1]
         if self.margin > length:
             raise ValueError(f"margin {self.margin} is longer than the sequence ({length})")
@@ -164,7 +173,9 @@ class LoopDenoiser(_Wrapper):
         padded_cond = cond
         if cond is not None and cond.context is not None:
             context = F.pad(cond.context, pad, mode="circular")
-            padded_cond = Conditioning(context, cond.embedding, cond.keep_context, cond.keep_embedding)
+            padded_cond = Conditioning(
+                context, cond.embedding, cond.keep_context, cond.keep_embedding
+            )
         out = self.denoiser(F.pad(x, pad, mode="circular"), sigma, padded_cond)
         return out[..., self.margin : self.margin + length]
 
@@ -189,6 +200,7 @@ class StyleGrounding(_Wrapper):
         self.strength = float(strength)
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Conditioning | None = None) -> Tensor:
+        """The wrapped estimate with its time-mean pulled towards the reference's."""
         out = self.denoiser(x, sigma, cond)
         mean = out.mean(-1, keepdim=True)  # (B, D, 1)
         s2 = sigma.to(out.dtype).square().view(-1, 1, 1)
@@ -216,8 +228,14 @@ def sample_pseudo_stereo(
     study used ``width = 0.4``. A deterministic sampler gives two identical channels.
 
     Args:
+        sampler: a stochastic sampler function.
+        denoiser: the Denoiser.
+        noise: standard normal ``[B, D, T]``.
+        sigmas: the schedule.
         width: share of the steps run per channel, in [0, 1].
-        Other arguments as :func:`inpaint`.
+        cond: conditioning.
+        generator: randomness of the sampler.
+        **opts: passed to the sampler.
 
     Returns:
         ``[B, 2, ...]``: the two channels' latents.

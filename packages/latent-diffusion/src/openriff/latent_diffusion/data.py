@@ -1,5 +1,6 @@
-"""Datasets for the trainer: the ``LatentDataset`` contract, in-memory latents, and a
-synthetic conditional sequence task for smoke tests and backbone comparisons.
+"""Datasets for the trainer: the contract, in-memory latents and a synthetic task.
+
+The synthetic conditional sequence task serves smoke tests and backbone comparisons.
 
 The trainer draws the indices of each *global* batch from its generator and asks the
 dataset for them (each process only for its shard), so a dataset is anything with
@@ -46,7 +47,9 @@ class TensorLatents:
         n, _, t = self.target.shape
         if self.context is not None and (self.context.shape[0] != n or self.context.shape[2] != t):
             raise ValueError(f"context must be [{n}, Dc, {t}], got {list(self.context.shape)}")
-        if self.embedding is not None and (self.embedding.ndim != 2 or self.embedding.shape[0] != n):
+        if self.embedding is not None and (
+            self.embedding.ndim != 2 or self.embedding.shape[0] != n
+        ):
             raise ValueError(f"embedding must be [{n}, E], got {list(self.embedding.shape)}")
 
     def __len__(self) -> int:
@@ -91,7 +94,9 @@ class SyntheticTask:
     ) -> None:
         g = torch.Generator().manual_seed(seed)
         self.channels, self.context_channels, self.variants = channels, context_channels, variants
-        self.mixing = torch.randn(channels, context_channels, generator=g) * (1.5 / context_channels**0.5)
+        self.mixing = torch.randn(channels, context_channels, generator=g) * (
+            1.5 / context_channels**0.5
+        )
         self.signs = torch.randint(0, 2, (variants, channels), generator=g).float() * 2 - 1
         self.offsets = 0.3 * torch.randn(variants, channels, generator=g)
         self.embeddings = torch.randn(variants, embedding_dim, generator=g)
@@ -99,9 +104,14 @@ class SyntheticTask:
     def truth(self, context: Tensor, variant: Tensor) -> Tensor:
         """The target ``[B, D, T]`` of contexts ``[B, Dc, T]`` and variants ``[B]``."""
         mixed = torch.einsum("dc,bct->bdt", self.mixing, context)
-        return 0.6 * self.signs[variant][..., None] * torch.tanh(mixed) + self.offsets[variant][..., None]
+        return (
+            0.6 * self.signs[variant][..., None] * torch.tanh(mixed)
+            + self.offsets[variant][..., None]
+        )
 
-    def draw(self, n: int, length: int, generator: torch.Generator) -> tuple[Tensor, Conditioning, Tensor]:
+    def draw(
+        self, n: int, length: int, generator: torch.Generator
+    ) -> tuple[Tensor, Conditioning, Tensor]:
         """``n`` examples of ``length`` frames: ``(target, conditioning, variant)``."""
         raw = torch.randn(n, self.context_channels, length + 4, generator=generator)
         kernel = torch.ones(self.context_channels, 1, 5) / 5**0.5

@@ -79,7 +79,9 @@ class DiTBlock(nn.Module):
         self.proj = nn.Linear(w, w)
         self.norm2 = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         hidden = int(w * config.mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(w, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, w))
+        self.mlp = nn.Sequential(
+            nn.Linear(w, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, w)
+        )
         self.dropout = nn.Dropout(config.dropout)
         self.modulation = nn.Linear(config.cond_dim, 6 * w)
 
@@ -97,7 +99,9 @@ class DiTBlock(nn.Module):
         """``[B, T, W]``, ``[B, cond_dim]`` -> ``[B, T, W]``."""
         mods = self.modulation(F.silu(cond)).chunk(6, dim=1)
         shift1, scale1, gate1, shift2, scale2, gate2 = mods  # (B, W) each
-        x = x + gate1[:, None] * self.dropout(self.attention(_modulate(self.norm1(x), shift1, scale1)))
+        x = x + gate1[:, None] * self.dropout(
+            self.attention(_modulate(self.norm1(x), shift1, scale1))
+        )
         x = x + gate2[:, None] * self.dropout(self.mlp(_modulate(self.norm2(x), shift2, scale2)))
         return x
 
@@ -136,7 +140,8 @@ class DiT(nn.Module):
             assert isinstance(block, DiTBlock)
             if block.qkv_conv is not None:
                 nn.init.zeros_(block.qkv_conv.weight)
-                nn.init.zeros_(block.qkv_conv.bias)
+                if block.qkv_conv.bias is not None:
+                    nn.init.zeros_(block.qkv_conv.bias)
                 with torch.no_grad():
                     block.qkv_conv.weight[:, 0, block.qkv_conv.kernel_size[0] // 2] = 1.0
             nn.init.zeros_(block.modulation.weight)

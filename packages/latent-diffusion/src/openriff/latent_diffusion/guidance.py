@@ -69,16 +69,20 @@ class MultiConditionGuidance:
         inputs = Conditioning.cat([cond.only(context=c, embedding=e) for (c, e), _ in subsets])
         repeat = len(subsets)
         out = self.denoiser(torch.cat([x] * repeat), torch.cat([sigma] * repeat), inputs)
-        parts = out.split(batch)
-        guided = sum((w * part.float() for (_, w), part in zip(subsets, parts, strict=True)),
-                     torch.zeros_like(parts[0], dtype=torch.float32))
+        parts = torch.split(out, batch)
+        guided = sum(
+            (w * part.float() for (_, w), part in zip(subsets, parts, strict=True)),
+            torch.zeros_like(parts[0], dtype=torch.float32),
+        )
         full = dict(zip([k for k, _ in subsets], parts, strict=True)).get((True, True))
         if full is None:
             full = self.denoiser(x, sigma, cond)
         full = full.float()
         if self.rescale_phi > 0:
             dims = tuple(range(1, x.ndim))
-            ratio = full.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(1e-12)
+            ratio = full.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(
+                1e-12
+            )
             guided = self.rescale_phi * guided * ratio + (1 - self.rescale_phi) * guided
         if self.interval is not None:
             lo, hi = self.interval

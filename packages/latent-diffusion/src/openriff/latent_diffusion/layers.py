@@ -1,5 +1,8 @@
-"""Building blocks of the backbones: embeddings, FiLM residual blocks, attention with
-length-extrapolating positions (dynamic positional bias, rotary embeddings)."""
+"""Building blocks of the backbones: embeddings, FiLM blocks, length-free attention.
+
+Attention positions extrapolate in length: a dynamic positional bias (U-Net) and rotary
+embeddings (DiT).
+"""
 
 from __future__ import annotations
 
@@ -68,7 +71,11 @@ class DynamicPositionBias(nn.Module):
     def __init__(self, heads: int, hidden: int = 64) -> None:
         super().__init__()
         self.mlp = nn.Sequential(
-            nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, heads)
+            nn.Linear(1, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, heads),
         )
 
     def forward(self, length: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -113,7 +120,9 @@ def rotary(x: Tensor, base: float = 10_000.0) -> Tensor:
     _, _, t, d = x.shape
     half = d // 2
     freqs = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    angles = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * freqs[None]  # (T, d/2)
+    angles = (
+        torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * freqs[None]
+    )  # (T, d/2)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     a, b = x[..., :half], x[..., half : 2 * half]
     rotated = torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)

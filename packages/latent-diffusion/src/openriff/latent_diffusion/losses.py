@@ -25,8 +25,6 @@ def _view(values: Tensor, like: Tensor) -> Tensor:
     return values.view((-1,) + (1,) * (like.ndim - 1))
 
 
-
-
 @dataclass(frozen=True)
 class EDMLoss:
     """EDM's denoising loss (Karras et al. 2022, Table 1 and eq. 8).
@@ -44,7 +42,12 @@ class EDMLoss:
         return (torch.randn(batch, generator=generator) * self.p_std + self.p_mean).exp()
 
     def __call__(
-        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None,
+        levels: Tensor,
+        noise: Tensor,
     ) -> Tensor:
         """Per-example loss ``[B]`` of clean data ``x0`` ``[B, ...]`` at ``levels``."""
         sigma = levels.to(x0.device, torch.float32)
@@ -73,7 +76,12 @@ class VLoss:
         return torch.tan((t_lo + u * (t_hi - t_lo)) * math.pi / 2).float()
 
     def __call__(
-        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None,
+        levels: Tensor,
+        noise: Tensor,
     ) -> Tensor:
         """Per-example loss ``[B]`` of clean data ``x0`` at ``levels``."""
         sigma = levels.to(x0.device, torch.float32)
@@ -128,7 +136,12 @@ class ConsistencyLoss:
         return torch.stack([self.index_to_sigma(u), self.index_to_sigma(u - step)], dim=1).float()
 
     def __call__(
-        self, denoiser: DenoiseFn, x0: Tensor, cond: Conditioning | None, levels: Tensor, noise: Tensor
+        self,
+        denoiser: DenoiseFn,
+        x0: Tensor,
+        cond: Conditioning | None,
+        levels: Tensor,
+        noise: Tensor,
     ) -> Tensor:
         """Per-example loss ``[B]`` of clean data ``x0`` at ``levels`` ``[B, 2]``."""
         levels = levels.to(x0.device, torch.float32)

@@ -138,7 +138,9 @@ class VPrecond(_Precond):
     ``cosine_sigmas``, or with any other sampler.
     """
 
-    def __init__(self, backbone: nn.Module, sigma_min: float = 1e-3, sigma_max: float = 1e3) -> None:
+    def __init__(
+        self, backbone: nn.Module, sigma_min: float = 1e-3, sigma_max: float = 1e3
+    ) -> None:
         super().__init__(backbone, sigma_min, sigma_max, 1.0)
 
     def scalings(self, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

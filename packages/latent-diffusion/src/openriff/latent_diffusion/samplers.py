@@ -67,7 +67,9 @@ def _denoise(denoiser: Denoiser, x: Tensor, sigma: Tensor, cond: Conditioning | 
     return denoiser(x, _level(sigma, x), cond).to(x.dtype)
 
 
-def _report(callback: Callback | None, i: int, x: Tensor, s: Tensor, s_next: Tensor, d: Tensor) -> None:
+def _report(
+    callback: Callback | None, i: int, x: Tensor, s: Tensor, s_next: Tensor, d: Tensor
+) -> None:
     if callback is not None:
         callback({"i": i, "x": x, "sigma": float(s), "sigma_next": float(s_next), "denoised": d})
 

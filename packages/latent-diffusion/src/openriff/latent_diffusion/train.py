@@ -267,7 +267,9 @@ def train(
     log_path = run / "log.jsonl"
     if d.rank == 0:
         _truncate_log(log_path, step)
-    bar = tqdm(total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step")
+    bar = tqdm(
+        total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step"
+    )
     autocast = device.type == "cuda" and config.bf16
     started = time.perf_counter()
     while step < config.steps:
@@ -286,13 +288,15 @@ def train(
         for m in range(config.accumulation):
             rows = slice(d.rank * local + m * micro, d.rank * local + (m + 1) * micro)
             target, cond = dataset.batch(indices[rows])
-            cond = cond.dropped(config.p_drop_context, config.p_drop_embedding, draws=drops[:, rows])
+            cond = cond.dropped(
+                config.p_drop_context, config.p_drop_embedding, draws=drops[:, rows]
+            )
             target, cond = target.to(device), cond.to(device)
             sync = m == config.accumulation - 1 or d.world == 1
             context = net.no_sync() if not sync and d.world > 1 else _null()  # type: ignore[operator]
             with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 loss = loss_fn(net, target, cond, levels[rows], noise[rows].to(device)).mean()
-                (loss / config.accumulation).backward()
+                torch.autograd.backward(loss / config.accumulation)
             total += loss.detach().float() / config.accumulation
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -355,7 +359,9 @@ def _save_checkpoint(
             "optimizer": optimizer.state_dict(),
             "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "plateau": torch.tensor([plateau.scale, plateau.best, plateau.bad], dtype=torch.float64),
+            "plateau": torch.tensor(
+                [plateau.scale, plateau.best, plateau.bad], dtype=torch.float64
+            ),
         }
         torch.save(state, tmp / "trainer.pt")
     for old in _checkpoints(run)[: -config.keep_checkpoints]:
@@ -374,7 +380,9 @@ def _resume(
 ) -> int:
     model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
     ema.load_state_dict(load_file(str(checkpoint / "ema.safetensors"), device=str(device)))
-    state: dict[str, Any] = torch.load(checkpoint / "trainer.pt", map_location=device, weights_only=True)
+    state: dict[str, Any] = torch.load(
+        checkpoint / "trainer.pt", map_location=device, weights_only=True
+    )
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"].cpu())
     torch.set_rng_state(state["torch_rng"].cpu())

@@ -61,6 +61,12 @@ class UNet1dConfig:
             raise ValueError("channels and blocks must be >= 1")
 
 
+def _zero(layer: nn.Conv1d) -> None:
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 class UNet1d(nn.Module):
     """The latent U-Net backbone: ``forward(x, c_noise, cond) -> [B, D, T]``.
 
@@ -80,7 +86,9 @@ class UNet1d(nn.Module):
             nn.Linear(emb, emb),
             nn.SiLU(),
         )
-        self.conv_in = nn.Conv1d(config.channels + config.context_channels + 1, chans[0], 3, padding=1)
+        self.conv_in = nn.Conv1d(
+            config.channels + config.context_channels + 1, chans[0], 3, padding=1
+        )
         self.down = nn.ModuleList()
         self.down_attn = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -97,7 +105,9 @@ class UNet1d(nn.Module):
             if level < len(chans) - 1:
                 self.downsample.append(nn.Conv1d(c, c, 3, stride=2, padding=1))
                 skips.append(c)
-        self.mid = nn.ModuleList([ResBlock1d(c, c, emb, config.dropout), ResBlock1d(c, c, emb, config.dropout)])
+        self.mid = nn.ModuleList(
+            [ResBlock1d(c, c, emb, config.dropout), ResBlock1d(c, c, emb, config.dropout)]
+        )
         self.mid_attn = Attention1d(c, config.heads)
         self.up = nn.ModuleList()
         self.up_attn = nn.ModuleList()
@@ -130,13 +140,10 @@ class UNet1d(nn.Module):
                     nn.init.zeros_(module.bias)
         for module in self.modules():
             if isinstance(module, ResBlock1d):
-                nn.init.zeros_(module.conv2.weight)
-                nn.init.zeros_(module.conv2.bias)
+                _zero(module.conv2)
             elif isinstance(module, Attention1d):
-                nn.init.zeros_(module.proj.weight)
-                nn.init.zeros_(module.proj.bias)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+                _zero(module.proj)
+        _zero(self.conv_out)
 
     def forward(self, x: Tensor, c_noise: Tensor, cond: Conditioning | None = None) -> Tensor:
         """``[B, D, T]``, ``[B]``, conditioning -> ``[B, D, T]``."""
