@@ -15,8 +15,10 @@ from safetensors.torch import load_file
 from openriff.latent_diffusion import (
     Conditioning,
     EDMLoss,
+    cosine_sigmas,
     karras_sigmas,
     sample_consistency,
+    sample_ddim,
     sample_heun,
 )
 from openriff.latent_diffusion.checkpoint import (
@@ -59,6 +61,8 @@ def held_out_loss(model: torch.nn.Module) -> float:
     target, cond, _ = TASK.draw(512, 16, g)
     loss = EDMLoss()
     levels, noise = loss.draw(512, g), torch.randn(target.shape, generator=g)
+    place = next(model.parameters()).device
+    target, cond, noise = target.to(place), cond.to(place), noise.to(place)
     with torch.no_grad():
         return float(loss(model, target, cond, levels, noise).mean())
 
@@ -68,6 +72,8 @@ def sample_errors(model, length: int, sampler) -> tuple[float, float]:  # type: 
     g = torch.Generator().manual_seed(12)
     target, cond, _ = TASK.draw(256, length, g)
     noise = torch.randn(target.shape, generator=g)
+    place = next(model.parameters()).device
+    target, cond, noise = target.to(place), cond.to(place), noise.to(place)
     conditional = sampler(model, noise, cond)
     unconditional = sampler(model, noise, cond.only(context=False, embedding=False))
     assert conditional.shape == target.shape
@@ -84,11 +90,13 @@ def heun(model, noise, cond):  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["unet1d", "dit"])
-def test_tiny_backbones_learn_the_conditional_task(backbone: str, dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_tiny_backbones_learn_the_conditional_task(
+    backbone: str, dataset, tmp_path: Path, device
+) -> None:  # type: ignore[no-untyped-def]
     cfg = config(backbone)
     before = held_out_loss(initial_model(cfg).eval())
-    final = train(cfg, dataset, tmp_path / "run", show_progress=False)
-    model = from_pretrained(final)
+    final = train(cfg, dataset, tmp_path / "run", device=device, show_progress=False)
+    model = from_pretrained(final, device=device)
     after = held_out_loss(model)
     assert after < 0.8 * before, (before, after)
     for length in (16, 64):  # the training length and 4x
@@ -97,20 +105,35 @@ def test_tiny_backbones_learn_the_conditional_task(backbone: str, dataset, tmp_p
 
 
 @pytest.mark.slow
-def test_consistency_training_gives_few_step_samples(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_v_objective_with_ddim_on_the_cosine_schedule(dataset, tmp_path: Path, device) -> None:  # type: ignore[no-untyped-def]
+    cfg = config("dit", "v", steps=600)
+    model = from_pretrained(
+        train(cfg, dataset, tmp_path / "run", device=device, show_progress=False), device=device
+    )
+
+    def ddim(model, noise, cond):  # type: ignore[no-untyped-def]
+        return sample_ddim(model, noise, cosine_sigmas(50), cond=cond)
+
+    conditional, unconditional = sample_errors(model, 16, ddim)
+    assert conditional < 0.7 * unconditional, (conditional, unconditional)
+
+
+@pytest.mark.slow
+def test_consistency_training_gives_few_step_samples(dataset, tmp_path: Path, device) -> None:  # type: ignore[no-untyped-def]
     cfg = config("dit", "consistency")
 
     def consistency(steps: int):  # type: ignore[no-untyped-def]
         def run(model, noise, cond):  # type: ignore[no-untyped-def]
-            g = torch.Generator().manual_seed(13)
+            g = torch.Generator(noise.device).manual_seed(13)
             return sample_consistency(
                 model, noise, karras_sigmas(steps, 0.002, 80.0), cond=cond, generator=g
             )
 
         return run
 
-    untrained, _ = sample_errors(initial_model(cfg).eval(), 16, consistency(1))
-    model = from_pretrained(train(cfg, dataset, tmp_path / "run", show_progress=False))
+    untrained, _ = sample_errors(initial_model(cfg).to(device).eval(), 16, consistency(1))
+    run = train(cfg, dataset, tmp_path / "run", device=device, show_progress=False)
+    model = from_pretrained(run, device=device)
     for steps in range(1, 6):
         trained, unconditional = sample_errors(model, 16, consistency(steps))
         assert trained < 0.5 * untrained, (steps, trained, untrained)
