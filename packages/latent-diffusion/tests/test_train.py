@@ -253,3 +253,14 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         save_pretrained(model, config, tmp_path / "ckpt")
     with pytest.raises(FileNotFoundError, match=r"config\.json is missing"):
         from_pretrained(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    logs = []
+    for compiled in (False, True):
+        run = tmp_path / str(compiled)
+        train(small(steps=3, compile=compiled), dataset, run, show_progress=False)
+        logs.append([json.loads(x)["loss"] for x in (run / "log.jsonl").read_text().splitlines()])
+    assert logs[1] == pytest.approx(logs[0], rel=1e-4)
+    assert logs[0][2] != logs[0][0]  # training moved
