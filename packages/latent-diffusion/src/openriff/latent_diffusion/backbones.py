@@ -89,7 +89,5 @@ def create_backbone(name: str, preset: str, **overrides: Any) -> nn.Module:
         preset: a preset of that backbone (``"diffariff"``/``"paper"``, ``"tiny"``).
         **overrides: config fields to change, e.g. ``context_channels=0``.
     """
-    cls = BACKBONES[name][0] if name in BACKBONES else None
-    config = backbone_config(name, preset, **overrides)
-    assert cls is not None
-    return cls(config)
+    config = backbone_config(name, preset, **overrides)  # names an unknown backbone
+    return BACKBONES[name][0](config)

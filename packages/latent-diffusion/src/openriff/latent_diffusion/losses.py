@@ -25,6 +25,21 @@ def _view(values: Tensor, like: Tensor) -> Tensor:
     return values.view((-1,) + (1,) * (like.ndim - 1))
 
 
+def _weighted_denoising(
+    denoiser: DenoiseFn,
+    x0: Tensor,
+    cond: Conditioning | None,
+    levels: Tensor,
+    noise: Tensor,
+    sigma_data: float,
+) -> Tensor:
+    """Per-example ``(sigma^2 + sd^2) / (sigma sd)^2 * mean((D(x0 + sigma n) - x0)^2)``."""
+    sigma = levels.to(x0.device, torch.float32)
+    weight = (sigma.square() + sigma_data**2) / (sigma * sigma_data).square()
+    denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
+    return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
+
+
 @dataclass(frozen=True)
 class EDMLoss:
     """EDM's denoising loss (Karras et al. 2022, Table 1 and eq. 8).
@@ -50,10 +65,7 @@ class EDMLoss:
         noise: Tensor,
     ) -> Tensor:
         """Per-example loss ``[B]`` of clean data ``x0`` ``[B, ...]`` at ``levels``."""
-        sigma = levels.to(x0.device, torch.float32)
-        weight = (sigma.square() + self.sigma_data**2) / (sigma * self.sigma_data).square()
-        denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
-        return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
+        return _weighted_denoising(denoiser, x0, cond, levels, noise, self.sigma_data)
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,8 @@ class VLoss:
         noise: Tensor,
     ) -> Tensor:
         """Per-example loss ``[B]`` of clean data ``x0`` at ``levels``."""
-        sigma = levels.to(x0.device, torch.float32)
-        denoised = denoiser(x0 + _view(sigma, x0) * noise, sigma, cond)
-        weight = (sigma.square() + 1.0) / sigma.square()
-        return weight * (denoised.float() - x0.float()).square().flatten(1).mean(1)
+        # 1 / beta^2 is EDM's weight with sigma_data = 1.
+        return _weighted_denoising(denoiser, x0, cond, levels, noise, 1.0)
 
 
 @dataclass(frozen=True)

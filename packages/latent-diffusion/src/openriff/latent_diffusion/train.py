@@ -20,6 +20,7 @@ in a folder with the same settings resumes from its newest checkpoint exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -263,6 +264,7 @@ def train(
         net = torch.compile(net)  # type: ignore[assignment]
     loss_fn = make_loss(config.model)
     local = config.batch_size // d.world
+    shard = slice(d.rank * local, (d.rank + 1) * local)
     micro = local // config.accumulation
     log_path = run / "log.jsonl"
     if d.rank == 0:
@@ -278,24 +280,26 @@ def train(
         indices = torch.randint(0, len(dataset), (config.batch_size,), generator=generator)
         levels = loss_fn.draw(config.batch_size, generator, progress)
         drops = torch.rand(2, config.batch_size, generator=generator)
-        target_all, _ = dataset.batch(indices[:1])
-        noise = torch.randn((config.batch_size, *target_all.shape[1:]), generator=generator)
+        # This rank's shard is read once; micro-batches are slices of it.
+        target, cond = dataset.batch(indices[shard])
+        noise = torch.randn((config.batch_size, *target.shape[1:]), generator=generator)[shard]
+        cond = cond.dropped(config.p_drop_context, config.p_drop_embedding, draws=drops[:, shard])
+        target, cond, noise = target.to(device), cond.to(device), noise.to(device)
         lr = learning_rate(step, config, plateau.scale)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
         for m in range(config.accumulation):
-            rows = slice(d.rank * local + m * micro, d.rank * local + (m + 1) * micro)
-            target, cond = dataset.batch(indices[rows])
-            cond = cond.dropped(
-                config.p_drop_context, config.p_drop_embedding, draws=drops[:, rows]
-            )
-            target, cond = target.to(device), cond.to(device)
-            sync = m == config.accumulation - 1 or d.world == 1
-            context = net.no_sync() if not sync and d.world > 1 else _null()  # type: ignore[operator]
+            rows = slice(m * micro, (m + 1) * micro)
+            # Gradients are all-reduced once, after the last micro-batch.
+            last = m == config.accumulation - 1
+            context = net.no_sync() if d.world > 1 and not last else contextlib.nullcontext()  # type: ignore[operator]
             with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                loss = loss_fn(net, target, cond, levels[rows], noise[rows].to(device)).mean()
+                loss = loss_fn(
+                    net, target[rows], cond.index(rows), levels[shard][rows], noise[rows]
+                )
+                loss = loss.mean()
                 torch.autograd.backward(loss / config.accumulation)
             total += loss.detach().float() / config.accumulation
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -331,14 +335,6 @@ def train(
         save_pretrained(model, config.model, final, ema=ema, overwrite=True)
     _barrier(d)
     return final
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def _save_checkpoint(
