@@ -5,6 +5,7 @@ import torch
 
 from openriff.cae.consistency import (
     ConsistencyConfig,
+    consistency_loss,
     consistency_weight,
     index_of,
     pseudo_huber,
@@ -100,3 +101,22 @@ def test_student_stays_a_teacher_step_above_sigma_min() -> None:
         step = teacher_step(progress, CONFIG)
         smallest_gap = sigma_at(torch.tensor(step, dtype=torch.float64), CONFIG) - 0.002
         assert (sigma - teacher).min().item() >= 0.99 * smallest_gap.item()
+
+
+def test_consistency_loss_is_the_weighted_pseudo_huber_distance_per_element() -> None:
+    # f(x, sigma) = x / (1 + sigma): student and teacher differ by a known amount.
+    def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return x / (1 + sigma.view(-1, 1, 1))
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 25, generator=g)
+    noise = torch.randn(3, 4, 25, generator=g)
+    sigma = torch.tensor([0.5, 2.0, 10.0])
+    teacher = torch.tensor([0.4, 1.5, 8.0])
+    loss, student = consistency_loss(model, x, noise, sigma, teacher, CONFIG)
+    view = (-1, 1, 1)
+    expected_student = (x + sigma.view(view) * noise) / (1 + sigma.view(view))
+    expected_teacher = (x + teacher.view(view) * noise) / (1 + teacher.view(view))
+    torch.testing.assert_close(student, expected_student)
+    distance = pseudo_huber(expected_student, expected_teacher, CONFIG.huber_c)
+    torch.testing.assert_close(loss, distance / ((sigma - teacher) * 10.0))  # sqrt(100) = 10

@@ -20,8 +20,12 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from openriff.cae.consistency import ConsistencyConfig, consistency_weight, pseudo_huber
+from openriff.cae.consistency import ConsistencyConfig, consistency_weight
+from openriff.cae.evaluation import multiresolution_stft_distance
 from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, magnitude, to_spectrogram
+
+# Floor added to compressed magnitudes before the log in the preview term (about -40 dB).
+PREVIEW_FLOOR = 0.01
 
 
 @runtime_checkable
@@ -157,22 +161,61 @@ class SpectrogramCodec(nn.Module):
         """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``."""
         raise NotImplementedError
 
-    def objective(self, ct: Tensor, student: Tensor, target: Tensor, progress: float) -> Tensor:
+    def objective(
+        self,
+        ct: Tensor,
+        student: Tensor,
+        target: Tensor,
+        progress: float,
+        preview: Tensor | None = None,
+    ) -> Tensor:
         """Training loss (batch mean) from the per-example consistency loss ``ct``.
 
-        The consistency term (ramped in by ``consistency_warmup``) plus
-        ``magnitude_weight`` times a phase-invariant term: the pseudo-Huber distance
-        between the compressed magnitudes of the student's estimate and of the target. A
-        tone's phase is barely determined by the latents, so a regression to the complex
-        spectrogram drifts to silence; the magnitude term teaches one-step decoding the
-        right spectrum early, while the consistency term makes the phases coherent.
+        Three terms:
+
+        * the consistency term, ramped in by ``consistency_warmup``;
+        * ``spectral_weight`` times the multi-resolution STFT distance between the
+          waveforms of the student's estimate and of the target. A tone's phase is barely
+          determined by the latents, so a regression to the complex spectrogram drifts to
+          silence, and a magnitude-only term lets the phase stay constant over time (a
+          click train once inverted); judging the inverted waveform at several
+          resolutions asks for the right spectrum *and* phases that overlap-add coherently;
+        * ``preview_weight`` times the L1 distance between ``preview`` (log magnitudes the
+          decoder reads straight off the latents, ``[B, C, F, T]``) and the target's log
+          magnitudes: a deterministic, low-variance signal that teaches the encoder and
+          decoder to carry the spectrum while the consistency model's own gradients are
+          still noise (see ``feature_gradient``).
+
+        Args:
+            ct: ``[B]`` consistency losses.
+            student: ``[B, 2C, F, T]`` the student's clean estimate.
+            target: ``[B, 2C, F, T]`` clean spectrograms.
+            progress: share of training done.
+            preview: ``[B, C, F, T]`` decoder preview, or None for no preview term.
         """
         config = self.consistency
         loss = consistency_weight(progress, config) * ct
-        if config.magnitude_weight:
-            spectral = pseudo_huber(magnitude(student), magnitude(target), config.huber_c)
-            loss = loss + config.magnitude_weight * spectral
+        if config.spectral_weight:
+            estimate = from_spectrogram(student.float(), self.spectrogram)
+            reference = from_spectrogram(target.float(), self.spectrogram)
+            spectral = multiresolution_stft_distance(estimate, reference)
+            loss = loss + config.spectral_weight * spectral
+        if preview is not None and config.preview_weight:
+            log_target = (magnitude(target) + PREVIEW_FLOOR).log()
+            error = (preview.float() - log_target).abs().flatten(1).mean(1)
+            loss = loss + config.preview_weight * error
         return loss.mean()
+
+    def conditioning(self, features: Tensor) -> Tensor:
+        """Decoder features as the consistency model sees them.
+
+        The value is unchanged; the gradient flowing back through it is scaled by
+        ``feature_gradient``.
+        """
+        scale = self.consistency.feature_gradient
+        if scale == 1.0:
+            return features
+        return features * scale + features.detach() * (1.0 - scale)
 
     def _param(self) -> Tensor:
         return next(self.parameters())

@@ -12,7 +12,8 @@ uses:
   ``u in [0, 1]``, with a step that shrinks exponentially over training from ``1 / s0``
   to ``1 / s1`` (the continuous counterpart of iCT's doubling of the number of steps);
 * the teacher is the same network without gradient (no EMA teacher), the distance is the
-  pseudo-Huber distance and each pair is weighted by ``1 / (sigma - sigma_teacher)``.
+  pseudo-Huber distance and each pair is weighted by ``1 / (sigma - sigma_teacher)``
+  (and by ``1 / sqrt(numel)``, a constant that only sets the scale against other terms).
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ class ConsistencyConfig:
             ramps linearly from 0 to 1 (0: full weight from the start). Its gradients
             concentrate at small noise levels and, early on, drown the signal that teaches
             the autoencoder to use its latents; a short ramp lets encoding come first.
-        magnitude_weight: weight of the phase-invariant magnitude term that the CAE adds
-            to the consistency loss (0 gives pure iCT; see ``ConvCAE.forward``).
+        spectral_weight: weight of the multi-resolution STFT distance between the
+            waveforms of the student's estimate and of the target (0 drops it; see
+            :meth:`~openriff.cae.codec.SpectrogramCodec.objective`).
+        preview_weight: weight of the L1 distance between the decoder's log-magnitude
+            preview and the target's log magnitudes (0 drops it).
+        feature_gradient: scale of the gradient that the consistency model's terms send
+            back into the decoder features and the encoder (1: plain end-to-end training;
+            0: the autoencoder learns from the preview term alone).
     """
 
     sigma_min: float = 0.002
@@ -62,7 +69,9 @@ class ConsistencyConfig:
     huber_c: float = 0.00054
     sigma_max_fraction: float = 0.25
     consistency_warmup: float = 0.0
-    magnitude_weight: float = 1.0
+    spectral_weight: float = 1.0
+    preview_weight: float = 1.0
+    feature_gradient: float = 1.0
 
 
 def scalings(sigma: Tensor, config: ConsistencyConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -171,7 +180,10 @@ def consistency_loss(
     student = model(x + sigma.view(shape) * noise, sigma)
     with torch.no_grad():
         teacher = model(x + sigma_teacher.view(shape) * noise, sigma_teacher)
-    weight = 1.0 / (sigma - sigma_teacher)
+    # Dividing by sqrt(numel) puts the distance on a per-element (RMS) scale: the same for
+    # any crop size, and comparable with the per-element spectral terms of the objective.
+    # Alone, the consistency term trains the same either way (Adam is scale-invariant).
+    weight = 1.0 / ((sigma - sigma_teacher) * math.sqrt(x[0].numel()))
     return weight * pseudo_huber(student, teacher, config.huber_c), student
 
 

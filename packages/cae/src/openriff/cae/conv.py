@@ -202,6 +202,8 @@ class Decoder(nn.Module):
             )
             if level > 0:
                 self.ups.append(Upsample(chans[level], chans[level - 1], config.factors[level - 1]))
+        self.preview_norm = group_norm(chans[0])
+        self.preview_out = conv(2, chans[0], config.channels, 1)
 
     def forward(self, latents: Tensor) -> list[Tensor]:
         """``[B, D, n]`` -> one ``[B, C_l, F_l, T_l]`` map per level, finest first."""
@@ -217,6 +219,11 @@ class Decoder(nn.Module):
             if i < len(self.ups):
                 x = self.ups[i](x)
         return pyramid[::-1]
+
+    def preview(self, pyramid: list[Tensor]) -> Tensor:
+        """Log compressed magnitudes ``[B, C, F, T]`` read off the finest level (training)."""
+        out: Tensor = self.preview_out(nn.functional.silu(self.preview_norm(pyramid[0])))
+        return out
 
 
 class ConsistencyUNet(nn.Module):
@@ -397,9 +404,10 @@ class ConvCAE(SpectrogramCodec):
             uniform: ``[B]`` uniform draws (unused by this model).
             progress: share of training done (consistency-term ramp).
         """
-        pyramid = self.features(self.encode_spectrogram(spec))
+        features = self.features(self.encode_spectrogram(spec))
+        pyramid = [self.conditioning(level) for level in features]
         consistency = self.config.consistency
         ct, student = consistency_loss(
             lambda x, s: self.denoise(x, s, pyramid), spec, noise, sigma, sigma_teacher, consistency
         )
-        return self.objective(ct, student, spec, progress)
+        return self.objective(ct, student, spec, progress, self.decoder.preview(features))

@@ -14,7 +14,7 @@ from openriff.cae.conv import ConvCAEConfig
 from openriff.cae.transformer import TransformerCAEConfig
 
 # Short CPU runs: one-step reconstruction and latent use first, then consistency.
-SHORT_RUN = ConsistencyConfig(sigma_max_fraction=0.5, consistency_warmup=0.5)
+SHORT_RUN = ConsistencyConfig(sigma_max_fraction=0.5, consistency_warmup=0.5, feature_gradient=0.1)
 
 PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),

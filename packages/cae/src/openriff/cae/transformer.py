@@ -182,6 +182,7 @@ class TransformerCAE(SpectrogramCodec):
         self.dec_in = nn.Linear(config.latent_dim, w * tpl)
         self.dec_blocks = blocks(config.decoder_layers, None)
         self.dec_norm = nn.LayerNorm(w)
+        self.preview_out = nn.Linear(w, config.patch_dim // 2)
 
         self.embed = NoiseEmbedding(w)
         self.den_in = nn.Linear(config.patch_dim, w)
@@ -254,6 +255,13 @@ class TransformerCAE(SpectrogramCodec):
         for block in self.dec_blocks:
             x = block(x)
         return self.dec_norm(x)
+
+    def preview(self, features: Tensor) -> Tensor:
+        """Feature tokens ``[B, N, W]`` -> log compressed magnitudes ``[B, C, F, N * p]``."""
+        b, n, _ = features.shape
+        p, bins = self.config.patch_frames, self.spectrogram.bins
+        x = self.preview_out(features).reshape(b, n, self.channels, bins, p)
+        return x.permute(0, 2, 3, 1, 4).reshape(b, self.channels, bins, n * p)
 
     def denoise(
         self,
@@ -380,7 +388,8 @@ class TransformerCAE(SpectrogramCodec):
                 f"transformer CAE trains on crops of 2 blocks ({2 * frames} frames, "
                 f"crop_latents = {2 * self.config.block_latents}), got {spec.shape[-1]} frames"
             )
-        feats = self.features(self.encode_spectrogram(spec))
+        features = self.features(self.encode_spectrogram(spec))
+        feats = self.conditioning(features)
         context = spec[..., :frames] + self.config.context_sigma * noise[..., :frames]
         has_context = uniform >= self.config.context_dropout
         target = spec[..., frames:]
@@ -392,4 +401,4 @@ class TransformerCAE(SpectrogramCodec):
             sigma_teacher,
             self.consistency,
         )
-        return self.objective(ct, student, target, progress)
+        return self.objective(ct, student, target, progress, self.preview(features)[..., frames:])
