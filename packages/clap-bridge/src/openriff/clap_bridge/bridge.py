@@ -164,7 +164,9 @@ class ClapBridge:
         assert isinstance(denoiser, EDMPrecond)
         return cls(denoiser, config)
 
-    def save_pretrained(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    def save_pretrained(
+        self, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> Path:
         """Write ``config.json`` and ``model.safetensors`` atomically."""
         return save_pretrained(self.denoiser, self.config, directory, overwrite=overwrite)
 

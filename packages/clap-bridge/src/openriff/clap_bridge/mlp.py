@@ -34,7 +34,7 @@ class BridgeMLPConfig:
         embedding_dim: width of the conditioning (text) embedding (0: unconditional only).
         width: hidden units of the residual blocks.
         depth: residual dense blocks.
-        mlp_ratio: hidden expansion inside a block.
+        mlp_ratio: hidden expansion inside a block (1: the paper's 1024 hidden units).
         cond_dim: width of the conditioning vector (noise level + text).
         dropout: dropout inside the blocks.
     """
@@ -43,7 +43,7 @@ class BridgeMLPConfig:
     embedding_dim: int = 512
     width: int = 1024
     depth: int = 8
-    mlp_ratio: int = 2
+    mlp_ratio: int = 1
     cond_dim: int = 1024
     dropout: float = 0.0
 
