@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
+from numpy.typing import NDArray
 
 CLAP_RATE = 48_000
 
@@ -16,7 +18,7 @@ class AudioError(ValueError):
     """Audio that cannot be embedded; the message names the file and the problem."""
 
 
-def to_clap_rate(wave: np.ndarray, sample_rate: int, what: str = "audio") -> np.ndarray:
+def to_clap_rate(wave: NDArray[Any], sample_rate: int, what: str = "audio") -> NDArray[np.float32]:
     """``[S]`` or ``[S, C]`` audio at ``sample_rate`` -> ``[S']`` mono float32 at 48 kHz.
 
     Channels are averaged. Raises :class:`AudioError` for empty or non-finite audio.
@@ -37,7 +39,7 @@ def to_clap_rate(wave: np.ndarray, sample_rate: int, what: str = "audio") -> np.
     return np.ascontiguousarray(wave)
 
 
-def load_clap_audio(path: str | os.PathLike[str]) -> np.ndarray:
+def load_clap_audio(path: str | os.PathLike[str]) -> NDArray[np.float32]:
     """Read a file as 48 kHz mono float32 ``[S]``."""
     path = Path(path)
     if not path.is_file():

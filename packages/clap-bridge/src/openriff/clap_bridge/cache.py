@@ -11,8 +11,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def file_fingerprint(path: str | os.PathLike[str], probe: int = 1 << 20) -> str:
@@ -52,14 +54,14 @@ class EmbeddingCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> NDArray[np.float32] | None:
         """The stored embedding, or None."""
         path = self._path(key)
         if not path.is_file():
             return None
         return np.load(path, allow_pickle=False)
 
-    def put(self, key: str, value: np.ndarray) -> None:
+    def put(self, key: str, value: NDArray[Any]) -> None:
         """Store an embedding atomically."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)

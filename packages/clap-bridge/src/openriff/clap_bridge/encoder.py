@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from openriff.clap_bridge.audio import CLAP_RATE, load_clap_audio, to_clap_rate
@@ -264,7 +265,7 @@ class ClapEncoder:
     @torch.no_grad()
     def embed_audio(
         self,
-        audio: Sequence[str | os.PathLike[str] | np.ndarray | Tensor],
+        audio: Sequence[str | os.PathLike[str] | NDArray[Any] | Tensor],
         sample_rate: int | None = None,
     ) -> Tensor:
         """``[N, 512]`` unit-norm float32 embeddings of ``N`` clips.
@@ -275,7 +276,7 @@ class ClapEncoder:
             sample_rate: rate of array inputs (required with arrays).
         """
         if isinstance(audio, (str, os.PathLike, np.ndarray, Tensor)):
-            audio = [audio]  # type: ignore[list-item]
+            audio = [audio]
         if len(audio) == 0:
             raise ValueError("no audio given (empty list)")
         items = list(audio)
@@ -305,7 +306,7 @@ class ClapEncoder:
         return self._cached(keys, compute, len(items))
 
     @staticmethod
-    def _wave(item: Any, sample_rate: int | None, index: int) -> np.ndarray:
+    def _wave(item: Any, sample_rate: int | None, index: int) -> NDArray[np.float32]:
         if isinstance(item, (str, os.PathLike)):
             return load_clap_audio(item)
         if sample_rate is None:
@@ -331,7 +332,7 @@ def _audio_content(item: Any, sample_rate: int | None) -> tuple[str, bytes]:
     return "audio-array", header + array.tobytes()
 
 
-def clap_windows(wave: np.ndarray) -> list[np.ndarray]:
+def clap_windows(wave: NDArray[np.float32]) -> list[NDArray[np.float32]]:
     """Split ``[S]`` into deterministic 10 s windows.
 
     Windows lie back to back from the start and the last one ends at the end of the clip
@@ -345,7 +346,7 @@ def clap_windows(wave: np.ndarray) -> list[np.ndarray]:
     return [wave[s : s + WINDOW] for s in starts]
 
 
-def quantise(wave: np.ndarray) -> np.ndarray:
+def quantise(wave: NDArray[np.float32]) -> NDArray[np.float32]:
     """laion-clap's int16 round trip, which it applies to numpy input (not to tensors)."""
     from laion_clap.training.data import float32_to_int16, int16_to_float32
 
