@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from openriff.clap_bridge.files import write_atomic
 
 
 def file_fingerprint(path: str | os.PathLike[str], probe: int = 1 << 20) -> str:
@@ -63,13 +64,5 @@ class EmbeddingCache:
 
     def put(self, key: str, value: NDArray[Any]) -> None:
         """Store an embedding atomically."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(value, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        array = np.asarray(value, dtype=np.float32)
+        write_atomic(self._path(key), lambda tmp: np.save(tmp, array, allow_pickle=False))
