@@ -153,3 +153,18 @@ def test_missing_hugging_face_files_are_listed(
     assert len(missing) == 7
     with pytest.raises(ClapSetupError, match="huggingface-cli download roberta-base"):
         ClapEncoder(clap_checkpoint, amodel="HTSAT-tiny")
+
+
+def test_architecture_is_read_off_the_weights() -> None:
+    from openriff.clap_bridge.encoder import ClapArchitecture, architecture_of
+
+    base = {"audio_branch.patch_embed.proj.weight": torch.zeros(128, 1, 4, 4)}
+    assert architecture_of(base, "x") == ClapArchitecture("HTSAT-base", False)
+    fused = {**base, "audio_branch.patch_embed.fusion_model.local_att.0.weight": torch.zeros(1)}
+    assert architecture_of(fused, "x") == ClapArchitecture("HTSAT-base", True)
+    tiny = {"audio_branch.patch_embed.proj.weight": torch.zeros(96, 1, 4, 4)}
+    assert str(architecture_of(tiny, "x")) == "HTSAT-tiny, no fusion"
+    with pytest.raises(ValueError, match="unknown HTSAT width 64"):
+        architecture_of({"audio_branch.patch_embed.proj.weight": torch.zeros(64, 1)}, "x")
+    with pytest.raises(ValueError, match="not a LAION-CLAP HTSAT checkpoint"):
+        architecture_of({"text_branch.x": torch.zeros(1)}, "x")
