@@ -230,6 +230,11 @@ def build(session: nox.Session) -> None:
             dist, package.module, *forbid,
             external=True,
         )  # fmt: skip
+        if dist == "openriff-metrics":
+            # Its promise: the package alone scores embedding files, without torch.
+            session.run(
+                str(venv_python), str(ROOT / "tools" / "smoke_metrics_cli.py"), external=True
+            )
 
 
 def _needs_torch(dist: str) -> bool:
