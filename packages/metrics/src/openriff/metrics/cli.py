@@ -7,10 +7,16 @@
     openriff-metrics prdc REFERENCE CANDIDATES [--k 5]
     openriff-metrics apa BACKGROUND MISALIGNED CANDIDATES [--distance fad|kd]
     openriff-metrics clap-score A B
+    openriff-metrics embed AUDIO_DIR --embedder clap --clap CLAP.pt --out EMB.npy
 
-Each input is an ``.npy`` file (``[N, D]``), a folder of ``.npy`` files, or (``fad``) a
-reference ``.npz`` written with ``--save-reference``. Every command prints a table and,
-with ``--json PATH``, writes the result with every setting used.
+Each input is an ``.npy`` file (``[N, D]``), a folder of ``.npy`` files, a reference
+``.npz`` written with ``--save-reference``, or a folder of audio embedded on the fly with
+``--embedder clap --clap CLAP.pt`` or ``--embedder fadtk:MODEL`` (cached under ``--cache``).
+For ``apa``, an audio input is a folder of pairs, ``context/NAME.wav`` and
+``accompaniment/NAME.wav``, mixed as :func:`openriff.metrics.pairs.mix_pair` does, and
+MISALIGNED may be ``shuffle``: the background's accompaniments deranged (seeded). Every
+command prints a table and, with ``--json PATH``, writes the result with every setting
+used.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 
 from openriff.metrics.__about__ import __version__
 from openriff.metrics.apa import audio_prompt_adherence, clap_score
+from openriff.metrics.errors import EmbedderUnavailable
 from openriff.metrics.frechet import fad_infinity, frechet_distance
-from openriff.metrics.inputs import load_embeddings
+from openriff.metrics.inputs import load_embeddings, npy_files
 from openriff.metrics.kernel import kernel_distance
 from openriff.metrics.prdc import density_coverage
 from openriff.metrics.protocol import Reference, batched, fad_against
@@ -37,10 +44,93 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def _reference(path: Path) -> Reference:
+class _Inputs:
+    """Turns a CLI input path into embeddings, building the embedder only if needed."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._embedder: Any = None
+
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from openriff.metrics.embedders import ClapEmbedder, FadtkEmbedder
+
+            kind = self.args.embedder
+            if kind is None:
+                raise CLIError("audio inputs need --embedder clap (with --clap) or fadtk:MODEL")
+            if kind == "clap":
+                if self.args.clap is None:
+                    raise CLIError("--embedder clap needs --clap CHECKPOINT.pt")
+                self._embedder = ClapEmbedder(
+                    self.args.clap,
+                    amodel=self.args.amodel,
+                    fusion=self.args.fusion,
+                    device=self.args.device,
+                )
+            elif kind.startswith("fadtk:"):
+                self._embedder = FadtkEmbedder(kind.removeprefix("fadtk:"))
+            else:
+                raise CLIError(f"unknown --embedder {kind!r} (clap or fadtk:MODEL)")
+        return self._embedder
+
+    def cache(self) -> Any:
+        from openriff.metrics.cache import EmbeddingCache
+
+        return None if self.args.cache is None else EmbeddingCache(self.args.cache)
+
+    def is_audio(self, path: Path) -> bool:
+        return path.is_dir() and not npy_files(path)
+
+    def embeddings(self, path: Path, *, min_rows: int = 2) -> Any:
+        if not self.is_audio(path):
+            return load_embeddings(path, min_rows=min_rows)
+        from openriff.metrics.audio import audio_files
+        from openriff.metrics.embedders import embed_files
+
+        files = audio_files(path)  # names an empty folder before asking for a model
+        return embed_files(self.embedder(), files, self.cache())
+
+    def pairs(self, path: Path, *, shuffle_of: Path | None = None) -> Any:
+        """Embeddings of the mixed pairs of a pairs folder (or of its derangement)."""
+        if shuffle_of is None and not self.is_audio(path):
+            return load_embeddings(path)
+        import numpy as np
+
+        from openriff.metrics.audio import audio_files, load_mono
+        from openriff.metrics.pairs import mix_pair
+
+        root = shuffle_of if shuffle_of is not None else path
+        contexts = audio_files(root / "context")
+        accompaniments = {p.name: p for p in audio_files(root / "accompaniment")}
+        missing = [c.name for c in contexts if c.name not in accompaniments]
+        if missing:
+            raise CLIError(f"{root / 'accompaniment'}: no file {missing[0]} for its context")
+        partners = [accompaniments[c.name] for c in contexts]
+        if shuffle_of is not None:
+            if len(partners) < 2:
+                raise CLIError(f"{root}: shuffling needs at least 2 pairs")
+            rng = np.random.default_rng(self.args.seed)
+            shift = int(rng.integers(1, len(partners)))
+            order = rng.permutation(len(partners))
+            # A cyclic shift along a random order: nobody keeps their own partner.
+            n = len(partners)
+            shuffled = list(partners)
+            for k in range(n):
+                shuffled[order[k]] = partners[order[(k + shift) % n]]
+            partners = shuffled
+        embedder = self.embedder()
+        rate = embedder.sample_rate
+        waves = [
+            mix_pair(load_mono(c, rate), load_mono(a, rate), rate)
+            for c, a in zip(contexts, partners, strict=True)
+        ]
+        return embedder.embed(waves)
+
+
+def _reference(path: Path, inputs: _Inputs) -> Reference:
     if path.suffix == ".npz" and path.is_file():
         return Reference.load(path)
-    return Reference.from_embeddings(load_embeddings(path), str(path))
+    return Reference.from_embeddings(inputs.embeddings(path), str(path))
 
 
 def _need_embeddings(reference: Reference, path: Path, metric: str) -> Any:
@@ -51,8 +141,9 @@ def _need_embeddings(reference: Reference, path: Path, metric: str) -> Any:
 
 def cmd_fad(args: argparse.Namespace) -> dict[str, Any]:
     """Fréchet distance (``fad``)."""
-    reference = _reference(args.reference)
-    candidates = load_embeddings(args.candidates)
+    inputs = _Inputs(args)
+    reference = _reference(args.reference, inputs)
+    candidates = inputs.embeddings(args.candidates)
     if args.save_reference is not None:
         reference.save(args.save_reference)
     result: dict[str, Any] = {}
@@ -71,10 +162,11 @@ def cmd_fad(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_kd(args: argparse.Namespace) -> dict[str, Any]:
     """Kernel distance (``kd``)."""
-    reference = _reference(args.reference)
+    inputs = _Inputs(args)
+    reference = _reference(args.reference, inputs)
     mean, std = kernel_distance(
         _need_embeddings(reference, args.reference, "kd"),
-        load_embeddings(args.candidates),
+        inputs.embeddings(args.candidates),
         subsets=args.subsets,
         subset_size=args.subset_size,
         degree=args.degree,
@@ -87,9 +179,10 @@ def cmd_kd(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_prdc(args: argparse.Namespace) -> dict[str, Any]:
     """Precision, recall, density and coverage (``prdc``)."""
-    reference = _reference(args.reference)
+    inputs = _Inputs(args)
+    reference = _reference(args.reference, inputs)
     real = _need_embeddings(reference, args.reference, "prdc")
-    return density_coverage(real, load_embeddings(args.candidates), k=args.k)
+    return density_coverage(real, inputs.embeddings(args.candidates), k=args.k)
 
 
 def cmd_apa(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,20 +194,49 @@ def cmd_apa(args: argparse.Namespace) -> dict[str, Any]:
         def distance(x: Any, y: Any) -> float:
             return max(kernel_distance(x, y, seed=args.seed)[0], 0.0)
 
+    inputs = _Inputs(args)
+    if str(args.misaligned) == "shuffle":
+        misaligned = inputs.pairs(args.background, shuffle_of=args.background)
+    else:
+        misaligned = inputs.pairs(args.misaligned)
     value = audio_prompt_adherence(
-        load_embeddings(args.background),
-        load_embeddings(args.misaligned),
-        load_embeddings(args.candidates),
-        distance=distance,
+        inputs.pairs(args.background), misaligned, inputs.pairs(args.candidates), distance=distance
     )
     return {"apa": value}
 
 
 def cmd_clap_score(args: argparse.Namespace) -> dict[str, Any]:
     """Mean cosine similarity of paired embeddings (``clap-score``)."""
-    a = load_embeddings(args.a, min_rows=1)
-    b = load_embeddings(args.b, min_rows=1)
+    inputs = _Inputs(args)
+    a = inputs.embeddings(args.a, min_rows=1)
+    b = inputs.embeddings(args.b, min_rows=1)
     return {"clap_score": clap_score(a, b)}
+
+
+def cmd_embed(args: argparse.Namespace) -> dict[str, Any]:
+    """Embed a folder of audio into one ``.npy`` (``embed``)."""
+    import numpy as np
+
+    from openriff.metrics.audio import audio_files
+    from openriff.metrics.embedders import embed_files
+
+    if args.out.exists() and not args.overwrite:
+        raise CLIError(f"{args.out} exists; pass --overwrite to replace it")
+    inputs = _Inputs(args)
+    files = audio_files(args.audio)
+    array = embed_files(inputs.embedder(), files, inputs.cache())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".npy", dir=args.out.parent)
+    os.close(fd)
+    try:
+        np.save(tmp, array.astype(np.float32), allow_pickle=False)
+        os.replace(tmp, args.out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    listing = args.out.with_suffix(".files.json")
+    listing.write_text(json.dumps([str(f) for f in files], indent=1) + "\n")
+    return {"files": len(files), "dim": int(array.shape[1])}
 
 
 def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
@@ -139,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--embedder", default=None, help="for audio inputs: clap or fadtk:MODEL")
+        p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP checkpoint (.pt)")
+        p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
+        p.add_argument(
+            "--fusion", action=argparse.BooleanOptionalAction, default=None, help="fusion CLAP"
+        )
+        p.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
+        p.add_argument("--device", default="cpu", help="torch device of the embedder")
         p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
         p.add_argument("--json", type=Path, default=None, help="write the result here")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
@@ -174,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apa", help="audio prompt adherence")
     p.add_argument("background", type=Path, help="embeddings of matching pairs")
-    p.add_argument("misaligned", type=Path, help="embeddings of mismatched pairs")
+    p.add_argument("misaligned", type=Path, help="embeddings of mismatched pairs, or 'shuffle'")
     p.add_argument("candidates", type=Path, help="embeddings of the pairs to judge")
     p.add_argument("--distance", choices=("fad", "kd"), default="fad")
     common(p)
@@ -185,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=Path)
     common(p)
     p.set_defaults(func=cmd_clap_score)
+
+    p = sub.add_parser("embed", help="embed a folder of audio into one .npy")
+    p.add_argument("audio", type=Path, help="folder of audio files")
+    p.add_argument("--out", type=Path, required=True, help="output .npy ([N, D] float32)")
+    common(p)
+    p.set_defaults(func=cmd_embed)
     return parser
 
 
@@ -204,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None:
             record = {"result": result, "settings": settings, "version": __version__}
             _write_json(args.json, record, args.overwrite)
-    except (CLIError, FileNotFoundError, ValueError) as error:
+    except (CLIError, FileNotFoundError, ValueError, ImportError, EmbedderUnavailable) as error:
         print(f"openriff-metrics {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,164 @@
+"""Audio embedders for the metrics (the Embedder contract of ARCHITECTURE.md).
+
+An Embedder has ``sample_rate``, ``dim``, a ``name`` that identifies the model and its
+weights, and ``embed(waves) -> [N, dim]`` float64 for mono float32 waves at its rate.
+
+* :class:`ClapEmbedder` (extra ``[clap]``): LAION-CLAP through openriff-clap-bridge, from
+  a local checkpoint, offline.
+* :class:`FadtkEmbedder` (extra ``[fadtk]``): any ``fadtk`` ModelLoader (its model zoo by
+  name, or one of your own), mean-pooled over its frames.
+* :func:`embed_files` reads, resamples and embeds audio files through an
+  :class:`~openriff.metrics.cache.EmbeddingCache` keyed by file content and model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from openriff.metrics.audio import load_mono
+from openriff.metrics.cache import EmbeddingCache, file_fingerprint
+from openriff.metrics.errors import EmbedderUnavailable
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the metrics need from an audio embedding model."""
+
+    sample_rate: int
+    dim: int
+    name: str
+
+    def embed(self, waves: Sequence[NDArray[np.float32]]) -> NDArray[np.float64]:
+        """Mono waves ``[S_i]`` at ``sample_rate`` -> embeddings ``[N, dim]``."""
+        ...
+
+
+class ClapEmbedder:
+    """LAION-CLAP audio embeddings (512-d, unit norm) via openriff-clap-bridge.
+
+    Args:
+        checkpoint: local LAION-CLAP ``.pt`` file.
+        amodel: ``"HTSAT-base"``/``"HTSAT-tiny"`` (None: from the file name).
+        fusion: fusion model (None: from the file name).
+        device: torch device.
+        batch_size: 10 s windows per forward pass.
+    """
+
+    sample_rate = 48_000
+    dim = 512
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        *,
+        amodel: str | None = None,
+        fusion: bool | None = None,
+        device: str = "cpu",
+        batch_size: int = 8,
+    ) -> None:
+        try:
+            from openriff.clap_bridge.encoder import ClapEncoder
+        except ImportError as error:
+            raise ImportError(
+                "ClapEmbedder needs the [clap] extra: pip install 'openriff-metrics[clap]'"
+            ) from error
+        from openriff.clap_bridge.encoder import ClapSetupError
+
+        try:
+            self.encoder = ClapEncoder(
+                checkpoint, amodel=amodel, fusion=fusion, device=device, batch_size=batch_size
+            )
+        except ClapSetupError as error:
+            raise EmbedderUnavailable(str(error)) from error
+        self.name = f"clap:{self.encoder.architecture}:{file_fingerprint(checkpoint)}"
+
+    def embed(self, waves: Sequence[NDArray[np.float32]]) -> NDArray[np.float64]:
+        """Mono 48 kHz waves -> ``[N, 512]``."""
+        out = self.encoder.embed_audio(list(waves), sample_rate=self.sample_rate)
+        return np.asarray(out.numpy(), dtype=np.float64)
+
+
+class FadtkEmbedder:
+    """A ``fadtk`` model, mean-pooled over its frames.
+
+    ``model`` is a name from fadtk's zoo (``"vggish"``, ``"encodec-emb"``,
+    ``"MERT-v1-95M-12"``, ...) or a ``fadtk.model_loader.ModelLoader`` instance.
+
+    fadtk's loaders fetch weights themselves (Hugging Face, torch.hub or a URL). OpenRiff
+    loads with the Hugging Face hub offline, so the weights must already be in the cache
+    that loader uses; a failure names the model and that requirement.
+    """
+
+    def __init__(self, model: str | Any) -> None:
+        try:
+            from fadtk.model_loader import ModelLoader, get_all_models
+        except ImportError as error:
+            raise ImportError(
+                "FadtkEmbedder needs the [fadtk] extra: pip install 'openriff-metrics[fadtk]'"
+            ) from error
+        if isinstance(model, str):
+            zoo = {m.name: m for m in get_all_models()}
+            if model not in zoo:
+                raise ValueError(f"unknown fadtk model {model!r}; known: {sorted(zoo)}")
+            model = zoo[model]
+        if not isinstance(model, ModelLoader):
+            raise TypeError(f"expected a fadtk ModelLoader or its name, got {type(model).__name__}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            model.load_model()
+        except Exception as error:
+            raise EmbedderUnavailable(
+                f"fadtk model {model.name!r} could not load its weights from local files "
+                f"(OpenRiff downloads nothing; place them where fadtk's loader looks first): "
+                f"{error}"
+            ) from error
+        self.model = model
+        self.sample_rate = int(model.sr)
+        self.dim = int(model.num_features)
+        self.name = f"fadtk:{model.name}"
+
+    def embed(self, waves: Sequence[NDArray[np.float32]]) -> NDArray[np.float64]:
+        """Mono waves at ``sample_rate`` -> ``[N, dim]`` (mean over the model's frames)."""
+        rows = []
+        for wave in waves:
+            frames = np.asarray(
+                self.model.get_embedding(self.model.enforce_min_len(wave)), dtype=np.float64
+            )
+            rows.append(frames.reshape(-1, self.dim).mean(axis=0))
+        return np.stack(rows)
+
+
+def embed_files(
+    embedder: Embedder,
+    files: Sequence[str | os.PathLike[str]],
+    cache: EmbeddingCache | None = None,
+    *,
+    batch_size: int = 16,
+) -> NDArray[np.float64]:
+    """Embeddings ``[N, dim]`` of audio files, read from / stored in ``cache``."""
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise ValueError("no audio files to embed")
+    out: list[NDArray[np.float64] | None] = [None] * len(paths)
+    keys = [None if cache is None else cache.key(embedder.name, p.read_bytes()) for p in paths]
+    if cache is not None:
+        for i, key in enumerate(keys):
+            if key is not None:
+                out[i] = cache.get(key)
+    todo = [i for i, row in enumerate(out) if row is None]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        waves = [load_mono(paths[i], embedder.sample_rate) for i in chunk]
+        rows = np.asarray(embedder.embed(waves), dtype=np.float64)
+        for i, row in zip(chunk, rows, strict=True):
+            out[i] = row
+            key = keys[i]
+            if cache is not None and key is not None:
+                cache.put(key, row)
+    return np.stack([row for row in out if row is not None])
