@@ -124,7 +124,10 @@ def test_cli_names_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     np.save(tmp_path / "nan.npy", bad)
     (tmp_path / "junk.npy").write_bytes(b"no")
     cases = [
-        (["fad", str(tmp_path / "empty"), str(tmp_path / "x.npy")], r"no audio files \(and no \.npy"),
+        (
+            ["fad", str(tmp_path / "empty"), str(tmp_path / "x.npy")],
+            r"no audio files \(and no \.npy",
+        ),
         (["fad", str(tmp_path / "x.npy"), str(tmp_path / "wide.npy")], "dimension mismatch"),
         (["fad", str(tmp_path / "x.npy"), str(tmp_path / "nan.npy")], r"nan\.npy: contains NaN"),
         (
