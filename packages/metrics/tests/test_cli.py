@@ -141,3 +141,43 @@ def test_cli_names_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert re.search(message, err), (message, err)
+
+
+def write_pairs(folder: Path, pairs: list[tuple[float, float]], seconds: float = 1.0) -> Path:
+    import math
+
+    import soundfile as sf
+
+    rate = 48_000
+    t = np.arange(int(seconds * rate)) / rate
+    for sub in ("context", "accompaniment"):
+        (folder / sub).mkdir(parents=True)
+    for i, (low, high) in enumerate(pairs):
+        sf.write(folder / "context" / f"{i}.wav", 0.3 * np.sin(2 * math.pi * low * t), rate)
+        sf.write(folder / "accompaniment" / f"{i}.wav", 0.3 * np.sin(2 * math.pi * high * t), rate)
+    return folder
+
+
+def test_cli_on_audio_with_the_clap_embedder(clap_checkpoint: Path, tmp_path: Path) -> None:
+    clap = ["--embedder", "clap", "--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
+    pairs = [(110.0 * (1 + i % 4), 440.0 * (1 + i // 4)) for i in range(8)]
+    background = write_pairs(tmp_path / "bg", pairs)
+    out = tmp_path / "ctx.npy"
+    cache = ["--cache", str(tmp_path / "cache")]
+    assert main(["embed", str(background / "context"), "--out", str(out), *clap, *cache]) == 0
+    embedded = np.load(out)
+    assert embedded.shape == (8, 512)
+    np.testing.assert_allclose(np.linalg.norm(embedded, axis=1), 1.0, rtol=1e-5)
+    assert json.loads(out.with_suffix(".files.json").read_text())[0].endswith("0.wav")
+    assert any((tmp_path / "cache").rglob("*.npy"))
+    # Audio folders score directly (embedded through the same cache).
+    record = tmp_path / "fad.json"
+    folders = [str(background / "context"), str(background / "accompaniment")]
+    assert main(["fad", *folders, *clap, *cache, "--json", str(record)]) == 0
+    assert json.loads(record.read_text())["result"]["fad"] > 0
+    # APA on pair folders: the background against itself is 1, its shuffle 0.
+    apa_json = tmp_path / "apa.json"
+    args = ["apa", str(background), "shuffle", str(background), *clap, "--json", str(apa_json)]
+    assert main(args) == 0
+    assert json.loads(apa_json.read_text())["result"]["apa"] == pytest.approx(1.0)
+    assert main(["apa", str(background), "shuffle", str(tmp_path / "none"), *clap]) == 2

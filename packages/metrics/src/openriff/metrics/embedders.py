@@ -14,6 +14,7 @@ weights, and ``embed(waves) -> [N, dim]`` float64 for mono float32 waves at its 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -97,16 +98,13 @@ class FadtkEmbedder:
 
     def __init__(self, model: str | Any) -> None:
         try:
-            from fadtk.model_loader import ModelLoader, get_all_models
+            from fadtk.model_loader import ModelLoader
         except ImportError as error:
             raise ImportError(
                 "FadtkEmbedder needs the [fadtk] extra: pip install 'openriff-metrics[fadtk]'"
             ) from error
         if isinstance(model, str):
-            zoo = {m.name: m for m in get_all_models()}
-            if model not in zoo:
-                raise ValueError(f"unknown fadtk model {model!r}; known: {sorted(zoo)}")
-            model = zoo[model]
+            model = fadtk_model(model)
         if not isinstance(model, ModelLoader):
             raise TypeError(f"expected a fadtk ModelLoader or its name, got {type(model).__name__}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,6 +130,56 @@ class FadtkEmbedder:
             )
             rows.append(frames.reshape(-1, self.dim).mean(axis=0))
         return np.stack(rows)
+
+
+# fadtk's own checkpoint files (its CLAP loaders download them in __init__ when missing).
+_FADTK_FILES = {
+    "clap-laion-audio": "630k-audioset-best.pt",
+    "clap-laion-music": "music_audioset_epoch_15_esc_90.14.pt",
+    "clap-2023": "CLAP_weights_2023.pth",
+}
+_FADTK_PATTERN = re.compile(
+    r"(?P<family>w2v2|hubert|wavlm)-(?P<size>base-plus|base|large)(?:-(?P<layer>\d+))?"
+)
+
+
+def fadtk_model(name: str) -> Any:
+    """The ``fadtk`` ModelLoader of zoo name ``name``, built without downloading anything.
+
+    fadtk's ``get_all_models()`` would build every model, and its CLAP loaders download
+    their checkpoints on construction; here only the named one is built, and a CLAP
+    loader only when its file is already in fadtk's checkpoint folder.
+    """
+    import fadtk.model_loader as zoo
+
+    if name in _FADTK_FILES:
+        path = Path(zoo.__file__).parent / ".model-checkpoints" / _FADTK_FILES[name]
+        if not path.is_file():
+            raise EmbedderUnavailable(
+                f"fadtk model {name!r} needs {path} (OpenRiff downloads nothing): copy the "
+                f"file there, or use ClapEmbedder with your own LAION-CLAP checkpoint"
+            )
+        return zoo.CLAPModel("2023") if name == "clap-2023" else zoo.CLAPLaionModel(name[10:])
+    if name == "vggish":
+        return zoo.VGGishModel()
+    if name in ("encodec-emb", "encodec-emb-48k"):
+        return zoo.EncodecEmbModel("48k" if name.endswith("48k") else "24k")
+    if name.startswith("MERT-v1-95M"):
+        layer = name.removeprefix("MERT-v1-95M").lstrip("-")
+        return zoo.MERTModel(layer=int(layer) if layer else 12)
+    if name.startswith("whisper-"):
+        return zoo.WhisperModel(name.removeprefix("whisper-"))
+    match = _FADTK_PATTERN.fullmatch(name)
+    if match:
+        size = match["size"]
+        layer = int(match["layer"]) if match["layer"] else (24 if size == "large" else 12)
+        family = {"w2v2": zoo.W2V2Model, "hubert": zoo.HuBERTModel, "wavlm": zoo.WavLMModel}
+        return family[match["family"]](size, layer)
+    raise ValueError(
+        f"unknown fadtk model {name!r}; known: vggish, encodec-emb(-48k), MERT-v1-95M(-L), "
+        "w2v2/hubert-base|large(-L), wavlm-base|base-plus|large(-L), whisper-SIZE, "
+        + ", ".join(_FADTK_FILES)
+    )
 
 
 def embed_files(
