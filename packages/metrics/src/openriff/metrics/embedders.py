@@ -165,16 +165,16 @@ def fadtk_model(name: str) -> Any:
     if name in ("encodec-emb", "encodec-emb-48k"):
         return zoo.EncodecEmbModel("48k" if name.endswith("48k") else "24k")
     if name.startswith("MERT-v1-95M"):
-        layer = name.removeprefix("MERT-v1-95M").lstrip("-")
-        return zoo.MERTModel(layer=int(layer) if layer else 12)
+        suffix = name.removeprefix("MERT-v1-95M").lstrip("-")
+        return zoo.MERTModel(layer=int(suffix) if suffix else 12)
     if name.startswith("whisper-"):
         return zoo.WhisperModel(name.removeprefix("whisper-"))
     match = _FADTK_PATTERN.fullmatch(name)
     if match:
         size = match["size"]
-        layer = int(match["layer"]) if match["layer"] else (24 if size == "large" else 12)
+        depth = int(match["layer"]) if match["layer"] else (24 if size == "large" else 12)
         family = {"w2v2": zoo.W2V2Model, "hubert": zoo.HuBERTModel, "wavlm": zoo.WavLMModel}
-        return family[match["family"]](size, layer)
+        return family[match["family"]](size, depth)
     raise ValueError(
         f"unknown fadtk model {name!r}; known: vggish, encodec-emb(-48k), MERT-v1-95M(-L), "
         "w2v2/hubert-base|large(-L), wavlm-base|base-plus|large(-L), whisper-SIZE, "
