@@ -42,7 +42,12 @@ def mix_pair(
     Raises:
         AudioError: if both parts are silent or shorter than 400 ms.
     """
-    import pyloudnorm
+    try:
+        import pyloudnorm
+    except ImportError as error:
+        raise ImportError(
+            "mixing pairs for APA needs the [audio] extra: pip install 'openriff-metrics[audio]'"
+        ) from error
 
     n = min(context.shape[0], accompaniment.shape[0])
     parts = [np.asarray(context[:n], np.float64), np.asarray(accompaniment[:n], np.float64)]
