@@ -1,0 +1,186 @@
+"""Preprocessing: multitrack songs -> sharded latent data sets (``openriff prepare``).
+
+Each song becomes one shard per split, ``<out>/<split>/<song id>.safetensors``, holding
+its pairs (:mod:`openriff.pipeline.pairs`) encoded with a LatentCodec and, unless run
+CLAP-free, the CLAP embedding of each pair's reference segment:
+
+* ``target`` ``[N, D, T]`` and ``context`` ``[N, D, T]`` latents (context zeros where the
+  pair has none) with ``has_context`` ``[N]``;
+* ``clap`` ``[N, 512]`` and ``has_clap`` ``[N]`` (no reference segment, or CLAP-free: 0);
+* metadata: the pairs (song, start, target stem, context stems, instrument, tags) as JSON.
+
+A shard is written to a temporary file and renamed, so a finished shard is never lost
+and an interrupted run resumes by skipping songs whose shard exists. Under ``torchrun``
+every process takes every ``world``-th song; each song's randomness comes from its own
+seed (run seed + song name), so the result does not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from safetensors.torch import save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from openriff.pipeline.layout import READERS, ScanReport, Song, load_stems
+from openriff.pipeline.pairs import Pair, PairConfig, render_pair, sample_pairs, split_songs
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of a preprocessing run (stored as ``prepare.json`` next to the shards).
+
+    Attributes:
+        data: root of the multitrack data set.
+        layout: ``generic``, ``slakh``, ``musdb`` or ``moisesdb``.
+        pairs: windowing and probabilities of the pairs.
+        validation: share of songs held out (by song).
+        seed: seed of the split and of every song's pairs.
+        batch_size: windows encoded per codec call.
+    """
+
+    data: str
+    layout: str = "generic"
+    pairs: PairConfig = field(default_factory=PairConfig)
+    validation: float = 0.1
+    seed: int = 0
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.layout not in READERS:
+            raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
+
+
+def song_id(song: Song) -> str:
+    """A file-name-safe identity of a song (readable prefix + hash of its name)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in song.name)[:40]
+    return f"{safe}-{hashlib.sha256(song.name.encode()).hexdigest()[:10]}"
+
+
+def _song_rng(seed: int, song: Song) -> np.random.Generator:
+    digest = hashlib.sha256(f"{seed}:{song.name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def _encode(codec: Any, waves: list[NDArray[np.float32]], batch_size: int) -> Tensor:
+    parts = []
+    param = next(codec.parameters())
+    for start in range(0, len(waves), batch_size):
+        chunk = np.stack(waves[start : start + batch_size])[:, None]  # (B, 1, S)
+        batch = torch.from_numpy(chunk).to(param.device, param.dtype)
+        parts.append(codec.encode(batch).float().cpu())
+    return torch.cat(parts)
+
+
+def encode_song(
+    song: Song,
+    pairs: list[Pair],
+    waves: dict[str, NDArray[np.float32]],
+    codec: Any,
+    clap: Any | None,
+    config: PrepareConfig,
+) -> dict[str, Tensor]:
+    """The tensors of one song's shard."""
+    rendered = [render_pair(p, waves, config.pairs.reference) for p in pairs]
+    silence = np.zeros(config.pairs.window, np.float32)
+    targets = _encode(codec, [t for _, t, _ in rendered], config.batch_size)
+    contexts = _encode(
+        codec, [c if c is not None else silence for c, _, _ in rendered], config.batch_size
+    )
+    has_context = torch.tensor([c is not None for c, _, _ in rendered])
+    contexts[~has_context] = 0.0
+    has_clap = torch.tensor([clap is not None and r is not None for _, _, r in rendered])
+    embeddings = torch.zeros(len(pairs), 512 if clap is None else clap.dim)
+    if clap is not None and bool(has_clap.any()):
+        refs = [r for _, _, r in rendered if r is not None]
+        embeddings[has_clap] = clap.embed_audio(refs, sample_rate=48_000).float()
+    return {
+        "target": targets.contiguous(),
+        "context": contexts.contiguous(),
+        "has_context": has_context,
+        "clap": embeddings.contiguous(),
+        "has_clap": has_clap,
+    }
+
+
+def prepare(
+    config: PrepareConfig,
+    codec: Any,
+    out: str | os.PathLike[str],
+    *,
+    clap: Any | None = None,
+    show_progress: bool = True,
+    on_song: Callable[[Song], None] | None = None,
+) -> ScanReport:
+    """Write the shards of a data set (resuming a previous run in ``out``).
+
+    Args:
+        config: what to prepare.
+        codec: a LatentCodec (``encode([B, C, S]) -> [B, D, T]``), e.g. an openriff CAE.
+        out: output folder; ``train/`` and ``validation/`` shards go below it.
+        clap: a :class:`~openriff.clap_bridge.encoder.ClapEncoder`, or None (CLAP-free).
+        show_progress: show a progress bar on rank 0.
+        on_song: called after each finished song (progress hooks, tests).
+
+    Returns:
+        the scan report (songs used, what was skipped and why).
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    settings = {"config": _jsonable(asdict(config)), "clap": clap is not None}
+    record = root / "prepare.json"
+    if record.is_file():
+        previous = json.loads(record.read_text())
+        if previous != settings:
+            raise ValueError(
+                f"{root} was prepared with other settings ({record}); use a new folder"
+            )
+    else:
+        tmp = root / ".prepare.json.tmp"
+        tmp.write_text(json.dumps(settings, indent=1) + "\n")
+        os.replace(tmp, record)
+    songs, report = READERS[config.layout](config.data)
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    train, held = split_songs(songs, config.validation, config.seed)
+    jobs = [("train", s) for s in train] + [("validation", s) for s in held]
+    mine = jobs[rank::world]
+    bar = tqdm(mine, disable=not show_progress or rank != 0, unit="song")
+    for split, song in bar:
+        shard = root / split / f"{song_id(song)}.safetensors"
+        if shard.is_file():
+            continue
+        waves = load_stems(song, report)
+        pairs = sample_pairs(song, waves, config.pairs, _song_rng(config.seed, song))
+        if not pairs:
+            report.skipped.append(f"{song.folder}: no window with an audible non-vocal stem")
+            continue
+        with torch.no_grad():
+            tensors = encode_song(song, pairs, waves, codec, clap, config)
+        metadata = {"pairs": json.dumps([_jsonable(asdict(p)) for p in pairs])}
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        tmp = shard.with_name(f".{shard.name}.tmp")
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, shard)
+        if on_song is not None:
+            on_song(song)
+    return report
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,96 @@
+"""Preprocessing into shards: contents, CLAP-free and CLAP modes, resume after a crash."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from openriff.cae import from_preset
+from openriff.pipeline.pairs import PairConfig
+from openriff.pipeline.prepare import PrepareConfig, prepare
+from openriff.pipeline.shards import ShardDataset
+from openriff.pipeline.synth import synth_dataset
+
+PAIRS = PairConfig(window=8 * 4096, hop=24_000, reference=24_000, p_no_context=0.3)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("songs")
+    synth_dataset(root, 3, bars=2, seed=20)
+    return root
+
+
+@pytest.fixture(scope="module")
+def codec():  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    return from_preset("diffariff-tiny").eval()
+
+
+def test_prepare_writes_shards_that_train_reads(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.34, seed=1)
+    report = prepare(config, codec, tmp_path / "prep", show_progress=False)
+    assert report.songs == 3
+    shards = sorted((tmp_path / "prep").rglob("*.safetensors"))
+    assert len(shards) == 3
+    splits = {p.parent.name for p in shards}
+    assert splits <= {"train", "validation"}
+    dataset = ShardDataset(tmp_path / "prep" / "train")
+    assert len(dataset) > 0
+    assert dataset.clap_free
+    target, cond = dataset.batch(torch.arange(len(dataset)))
+    assert target.shape == (len(dataset), 64, 8)
+    assert cond.context is not None
+    assert cond.keep_context is not None
+    assert cond.embedding is None  # CLAP-free
+    # Pairs without a context carry zero context latents and keep_context False.
+    assert bool((~cond.keep_context).any())
+    assert cond.context[~cond.keep_context].abs().max() == 0
+    assert all(p["target"] not in p["context"] for p in dataset.pairs)
+    # The target latents are the codec's encoding of the target window.
+    pair = dataset.pairs[0]
+    from openriff.pipeline.layout import load_stems, read_generic
+
+    song = next(s for s in read_generic(data)[0] if s.name == pair["song"])
+    wave = load_stems(song)[pair["target"]][pair["start"] : pair["start"] + pair["length"]]
+    expected = codec.encode(torch.from_numpy(wave)[None, None])
+    torch.testing.assert_close(target[0:1], expected)
+
+
+def test_prepare_resumes_after_a_crash(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0, seed=1)
+    out = tmp_path / "prep"
+    done = []
+
+    def crash_after_first(song: object) -> None:
+        done.append(song)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare(config, codec, out, show_progress=False, on_song=crash_after_first)
+    first = sorted((out / "train").glob("*.safetensors"))
+    assert len(first) == 1
+    assert not list((out / "train").glob(".*"))  # nothing half-written
+    stamp = first[0].stat().st_mtime_ns
+    redone = []
+    prepare(config, codec, out, show_progress=False, on_song=redone.append)
+    assert len(redone) == 2  # only the songs that were missing
+    assert first[0].stat().st_mtime_ns == stamp
+    assert len(list((out / "train").glob("*.safetensors"))) == 3
+    with pytest.raises(ValueError, match="other settings"):
+        prepare(PrepareConfig(data=str(data), pairs=PAIRS, seed=2), codec, out, show_progress=False)
+
+
+def test_prepare_with_clap(data: Path, codec, clap_checkpoint: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from openriff.clap_bridge.encoder import ClapEncoder
+
+    clap = ClapEncoder(clap_checkpoint, amodel="HTSAT-tiny")
+    config = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0)
+    prepare(config, codec, tmp_path / "prep", clap=clap, show_progress=False)
+    dataset = ShardDataset(tmp_path / "prep" / "train")
+    assert not dataset.clap_free
+    _, cond = dataset.batch(torch.arange(len(dataset)))
+    assert cond.embedding is not None
+    assert cond.keep_embedding is not None
+    kept = cond.embedding[cond.keep_embedding]
+    torch.testing.assert_close(kept.norm(dim=1), torch.ones(kept.shape[0]))
