@@ -3,8 +3,13 @@
 ::
 
     openriff data synth --songs N --out DIR [--seed 0] [--bars 8]
+    openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
+        [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
+    openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
 
-Further commands (prepare, train, generate) arrive with the pipeline's other parts.
+``prepare`` runs CLAP-free unless ``--clap`` is given. ``train ldm`` takes any
+openriff-latent-diffusion ``TrainConfig`` field from ``--config`` (a JSON object) and runs
+under ``torchrun`` as is.
 """
 
 from __future__ import annotations
@@ -24,6 +29,69 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Encode songs into latent shards (``prepare``)."""
+    import torch
+
+    from openriff.cae import from_preset, from_pretrained
+    from openriff.pipeline.pairs import PairConfig
+    from openriff.pipeline.prepare import PrepareConfig, prepare
+
+    device = torch.device(args.device)
+    if args.codec is not None:
+        codec = from_pretrained(args.codec, device=device)
+    else:
+        print(
+            f"warning: encoding with the UNTRAINED codec preset {args.codec_preset!r}",
+            file=sys.stderr,
+        )
+        codec = from_preset(args.codec_preset).to(device).eval()
+    hop = codec.hop_length
+    pairs = PairConfig(
+        window=args.window_latents * hop,
+        hop=int(args.hop_seconds * 48_000),
+        reference=int(args.reference_seconds * 48_000),
+    )
+    config = PrepareConfig(
+        data=str(args.data),
+        layout=args.layout,
+        pairs=pairs,
+        validation=args.validation,
+        seed=args.seed,
+    )
+    clap = None
+    if args.clap is not None:
+        from openriff.clap_bridge.encoder import ClapEncoder
+
+        clap = ClapEncoder(args.clap, amodel=args.amodel, device=args.device)
+    report = prepare(config, codec, args.out, clap=clap, show_progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+def cmd_train_ldm(args: argparse.Namespace) -> int:
+    """Train the accompaniment denoiser (``train ldm``)."""
+    import json
+    import os
+
+    from openriff.pipeline.training import train_ldm
+
+    settings = json.loads(args.config.read_text()) if args.config is not None else {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"{args.config}: expected a JSON object of training settings")
+    for name in ("steps", "batch_size", "lr", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            settings[name] = value
+    final = train_ldm(
+        args.data, args.out, preset=args.preset, settings=settings, device=args.device,
+        show_progress=not args.quiet,
+    )  # fmt: skip
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained denoiser -> {final}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff``."""
     parser = argparse.ArgumentParser(prog="openriff", description=__doc__.split("\n\n")[0])
@@ -35,6 +103,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first song")
     p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
     p.set_defaults(func=cmd_data_synth)
+
+    p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
+    p.add_argument("--data", type=Path, required=True, help="data set root")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed)")
+    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    codec = p.add_mutually_exclusive_group(required=True)
+    codec.add_argument("--codec", type=Path, help="trained CAE checkpoint folder")
+    codec.add_argument("--codec-preset", help="untrained CAE preset (testing)")
+    p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: no CLAP)")
+    p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
+    p.add_argument("--window-latents", type=int, default=120, help="window in latent frames")
+    p.add_argument("--hop-seconds", type=float, default=3.0)
+    p.add_argument("--reference-seconds", type=float, default=10.0)
+    p.add_argument("--validation", type=float, default=0.1, help="share of songs held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_prepare)
+
+    train = sub.add_parser("train", help="training").add_subparsers(dest="what", required=True)
+    p = train.add_parser("ldm", help="train the accompaniment denoiser on prepared shards")
+    p.add_argument("--data", type=Path, required=True, help="prepared folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed)")
+    p.add_argument(
+        "--preset",
+        default="tiny-unet",
+        help="diffariff-unet, dit, consistency-dit, tiny-unet, tiny-dit",
+    )
+    p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_ldm)
     return parser
 
 

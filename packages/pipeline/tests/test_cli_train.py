@@ -1,0 +1,66 @@
+"""``openriff prepare`` and ``openriff train ldm`` from the command line, on synthetic songs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from openriff.latent_diffusion.checkpoint import from_pretrained, load_config
+from openriff.pipeline.cli import main
+
+
+def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    songs, prepared, run = tmp_path / "songs", tmp_path / "prepared", tmp_path / "run"
+    assert main(["data", "synth", "--songs", "3", "--out", str(songs), "--bars", "2"]) == 0
+    args = [
+        "prepare",
+        "--data",
+        str(songs),
+        "--out",
+        str(prepared),
+        "--codec-preset",
+        "diffariff-tiny",
+    ]
+    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
+    assert main([*args, *window, "--validation", "0", "--quiet"]) == 0
+    assert "3 songs" in capsys.readouterr().out
+    assert len(list((prepared / "train").glob("*.safetensors"))) == 3
+    (tmp_path / "train.json").write_text(
+        json.dumps({"warmup_steps": 1, "checkpoint_every": 2, "log_every": 1})
+    )
+    train = ["train", "ldm", "--data", str(prepared), "--out", str(run), "--preset", "tiny-unet"]
+    extra = [
+        "--config",
+        str(tmp_path / "train.json"),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]
+    assert main([*train, *extra]) == 0
+    config = load_config(run / "final")
+    overrides = dict(config.overrides)
+    assert overrides == {"channels": 64, "context_channels": 64, "embedding_dim": 0}  # CLAP-free
+    denoiser = from_pretrained(run / "final")
+    x = torch.randn(2, 64, 8)
+    assert denoiser(x, torch.full((2,), 1.0), None).shape == x.shape
+    assert len((run / "log.jsonl").read_text().splitlines()) == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"stepz": 3}))
+    assert (
+        main(
+            [
+                *train[:-2],
+                "--preset",
+                "tiny-unet",
+                "--config",
+                str(bad),
+                "--out",
+                str(tmp_path / "r2"),
+            ]
+        )
+        == 2
+    )
+    assert "unknown training settings ['stepz']" in capsys.readouterr().err
