@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from openriff.latent_diffusion.checkpoint import from_pretrained, load_config
+from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.cli import main
 
 
@@ -47,6 +48,16 @@ def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[st
     x = torch.randn(2, 64, 8)
     assert denoiser(x, torch.full((2,), 1.0), None).shape == x.shape
     assert len((run / "log.jsonl").read_text().splitlines()) == 3
+    # Training wrote the bundle that inference loads.
+    model = AccompanimentModel.load(run / "bundle")
+    assert model.codec.latent_dim == 64
+    assert model.bridge is None
+    assert model.clap_checkpoint is None
+    assert model.info["provenance"]["model_preset"] == "tiny-unet"
+    assert model.info["codec"] == {"preset": "diffariff-tiny"}
+    state = model.denoiser.state_dict()
+    for name, value in denoiser.state_dict().items():
+        assert torch.equal(state[name], value), name
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stepz": 3}))
     assert (
@@ -64,3 +75,45 @@ def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[st
         == 2
     )
     assert "unknown training settings ['stepz']" in capsys.readouterr().err
+
+
+def test_bundle_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"bundle\.json is missing"):
+        AccompanimentModel.load(tmp_path)
+    (tmp_path / "bundle.json").write_text(
+        json.dumps({"format": "openriff-accompaniment", "version": 99})
+    )
+    with pytest.raises(ValueError, match="upgrade"):
+        AccompanimentModel.load(tmp_path)
+
+
+def test_train_ldm_with_torchrun_two_processes(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    songs, prepared = tmp_path / "songs", tmp_path / "prepared"
+    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
+    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
+    prep = [
+        "prepare",
+        "--data",
+        str(songs),
+        "--out",
+        str(prepared),
+        "--codec-preset",
+        "diffariff-tiny",
+    ]
+    assert main([*prep, *window, "--validation", "0", "--quiet"]) == 0
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    command = [
+        torchrun, "--standalone", "--nproc_per_node", "2", "-m", "openriff.pipeline.cli",
+        "train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "ddp"),
+        "--steps", "2", "--batch-size", "4", "--quiet",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "trained denoiser" in done.stdout
+    log = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["step"] == 2
+    assert AccompanimentModel.load(tmp_path / "ddp" / "bundle").config.backbone == "unet1d"

@@ -64,7 +64,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         from openriff.clap_bridge.encoder import ClapEncoder
 
         clap = ClapEncoder(args.clap, amodel=args.amodel, device=args.device)
-    report = prepare(config, codec, args.out, clap=clap, show_progress=not args.quiet)
+    source = {"path": str(args.codec.resolve())} if args.codec else {"preset": args.codec_preset}
+    report = prepare(
+        config,
+        codec,
+        args.out,
+        clap=clap,
+        show_progress=not args.quiet,
+        codec_source=source,
+        clap_checkpoint=str(args.clap.resolve()) if args.clap else None,
+    )
     print(report.summary())
     return 0
 

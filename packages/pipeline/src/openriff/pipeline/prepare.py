@@ -121,6 +121,8 @@ def prepare(
     clap: Any | None = None,
     show_progress: bool = True,
     on_song: Callable[[Song], None] | None = None,
+    codec_source: dict[str, Any] | None = None,
+    clap_checkpoint: str | None = None,
 ) -> ScanReport:
     """Write the shards of a data set (resuming a previous run in ``out``).
 
@@ -131,13 +133,21 @@ def prepare(
         clap: a :class:`~openriff.clap_bridge.encoder.ClapEncoder`, or None (CLAP-free).
         show_progress: show a progress bar on rank 0.
         on_song: called after each finished song (progress hooks, tests).
+        codec_source: where the codec comes from (``{"path": ...}`` or ``{"preset": ...}``),
+            recorded so that training can bundle it.
+        clap_checkpoint: path of the CLAP checkpoint used, recorded likewise.
 
     Returns:
         the scan report (songs used, what was skipped and why).
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    settings = {"config": _jsonable(asdict(config)), "clap": clap is not None}
+    settings = {
+        "config": _jsonable(asdict(config)),
+        "clap": clap is not None,
+        "clap_checkpoint": clap_checkpoint,
+        "codec": codec_source,
+    }
     record = root / "prepare.json"
     if record.is_file():
         previous = json.loads(record.read_text())

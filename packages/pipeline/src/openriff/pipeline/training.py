@@ -9,6 +9,7 @@ a CLAP-free preparation); openriff-latent-diffusion's trainer does the rest (DDP
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from openriff.latent_diffusion.checkpoint import ModelConfig
 from openriff.latent_diffusion.train import TrainConfig, train
+from openriff.pipeline.bundle import write_bundle
 from openriff.pipeline.shards import ShardDataset
 
 # name -> (backbone, backbone preset, objective)
@@ -65,6 +67,9 @@ def train_ldm(
             ``batch_size``, ``lr``, ...).
         device: ``cpu`` or ``cuda``.
         show_progress: progress bar on rank 0.
+
+    Rank 0 then writes the AccompanimentModel bundle to ``out/bundle`` (codec as recorded
+    by the preparation, the final denoiser, the CLAP reference, all settings).
     """
     data = ShardDataset(Path(prepared) / "train")
     known = {f.name for f in fields(TrainConfig)} - {"model"}
@@ -75,4 +80,20 @@ def train_ldm(
     if "betas" in values:
         values["betas"] = tuple(values["betas"])
     config = TrainConfig(model=model_config(preset, data), **values)
-    return train(config, data, out, device=device, show_progress=show_progress)
+    final = train(config, data, out, device=device, show_progress=show_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        prepared_info = json.loads((Path(prepared) / "prepare.json").read_text())
+        codec = prepared_info.get("codec") or {"preset": "diffariff-tiny"}
+        write_bundle(
+            Path(out) / "bundle",
+            denoiser=final,
+            codec=codec,
+            clap_checkpoint=prepared_info.get("clap_checkpoint"),
+            provenance={
+                "prepare": prepared_info,
+                "train": json.loads((Path(out) / "train.json").read_text()),
+                "model_preset": preset,
+            },
+            overwrite=True,
+        )
+    return final

@@ -1,0 +1,143 @@
+"""The AccompanimentModel bundle: what training writes and what inference loads.
+
+A bundle is a folder::
+
+    bundle.json      format, version, package versions, provenance, what is inside
+    codec/           the LatentCodec's checkpoint (copied), unless it is a named preset
+    denoiser/        the latent-diffusion checkpoint (config.json + safetensors)
+    bridge/          optional: a CLAP bridge checkpoint
+
+plus references to what is *not* copied: the LAION-CLAP checkpoint (a path; third-party
+weights the user provides). ``bundle.json`` also keeps the preparation and training
+settings. The folder is written to a temporary sibling and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openriff.latent_diffusion.checkpoint import (
+    ModelConfig,
+    atomic_directory,
+    from_pretrained,
+    load_config,
+)
+
+FORMAT = "openriff-accompaniment"
+VERSION = 1
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in ("openriff-cae", "openriff-latent-diffusion", "openriff-clap-bridge",
+                 "openriff-metrics", "openriff-pipeline", "torch"):  # fmt: skip
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_bundle(
+    target: str | os.PathLike[str],
+    *,
+    denoiser: str | os.PathLike[str],
+    codec: dict[str, Any],
+    bridge: str | os.PathLike[str] | None = None,
+    clap_checkpoint: str | None = None,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Assemble a bundle folder.
+
+    Args:
+        target: the bundle folder to write.
+        denoiser: a latent-diffusion checkpoint folder (copied).
+        codec: ``{"path": CAE checkpoint folder}`` (copied) or ``{"preset": name}``.
+        bridge: a CLAP bridge checkpoint folder (copied), or None.
+        clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
+        provenance: settings and facts to keep (data preparation, training).
+        overwrite: replace an existing bundle.
+    """
+    out = Path(target)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+    if not ("path" in codec) ^ ("preset" in codec):
+        raise ValueError(f"codec must name a 'path' or a 'preset', got {codec}")
+    with atomic_directory(out) as tmp:
+        shutil.copytree(denoiser, tmp / "denoiser")
+        codec_entry: dict[str, Any] = {"preset": codec.get("preset")}
+        if codec.get("path") is not None:
+            shutil.copytree(codec["path"], tmp / "codec")
+            codec_entry = {"path": "codec", "source": str(codec["path"])}
+        if bridge is not None:
+            shutil.copytree(bridge, tmp / "bridge")
+        info = {
+            "format": FORMAT,
+            "version": VERSION,
+            "packages": _versions(),
+            "codec": codec_entry,
+            "denoiser": "denoiser",
+            "bridge": "bridge" if bridge is not None else None,
+            "clap": {"checkpoint": clap_checkpoint},
+            "provenance": provenance or {},
+        }
+        (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
+    return out
+
+
+@dataclass
+class AccompanimentModel:
+    """A loaded bundle: codec, denoiser (and its config), optional bridge, CLAP reference."""
+
+    codec: Any
+    denoiser: Any
+    config: ModelConfig
+    bridge: Any | None
+    clap_checkpoint: str | None
+    info: dict[str, Any]
+
+    @classmethod
+    def load(
+        cls, directory: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+    ) -> AccompanimentModel:
+        """Load a bundle folder written by :func:`write_bundle`."""
+        root = Path(directory)
+        path = root / "bundle.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no accompaniment model at {root}: bundle.json is missing (a bundle is "
+                "written by `openriff train ldm`)"
+            )
+        info = json.loads(path.read_text())
+        if info.get("format") != FORMAT:
+            raise ValueError(f"{path} is not an OpenRiff accompaniment bundle")
+        if int(info.get("version", 0)) > VERSION:
+            raise ValueError(
+                f"{path} has bundle version {info['version']}; this openriff-pipeline reads "
+                f"up to {VERSION}: upgrade it"
+            )
+        from openriff.cae import from_preset
+        from openriff.cae import from_pretrained as codec_from_pretrained
+
+        codec_info = info["codec"]
+        if codec_info.get("path"):
+            codec = codec_from_pretrained(root / codec_info["path"], device=device)
+        else:
+            codec = from_preset(codec_info["preset"]).to(device).eval()
+        config = load_config(root / info["denoiser"])
+        denoiser = from_pretrained(root / info["denoiser"], device=device)
+        bridge = None
+        if info.get("bridge"):
+            from openriff.clap_bridge import ClapBridge
+
+            bridge = ClapBridge.from_pretrained(root / info["bridge"], device=device)
+        return cls(codec, denoiser, config, bridge, info["clap"]["checkpoint"], info)
