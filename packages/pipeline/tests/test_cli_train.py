@@ -117,3 +117,44 @@ def test_train_ldm_with_torchrun_two_processes(tmp_path: Path) -> None:
     log = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["step"] == 2
     assert AccompanimentModel.load(tmp_path / "ddp" / "bundle").config.backbone == "unet1d"
+
+
+def test_train_bridge_from_clap_shards_into_the_bundle(
+    tmp_path: Path, clap_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    songs, prepared = tmp_path / "songs", tmp_path / "prepared"
+    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
+    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
+    prep = [
+        "prepare",
+        "--data",
+        str(songs),
+        "--out",
+        str(prepared),
+        "--codec-preset",
+        "diffariff-tiny",
+    ]
+    clap = ["--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
+    assert main([*prep, *window, *clap, "--validation", "0", "--quiet"]) == 0
+    ldm = ["train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "ldm"), "--steps", "1"]
+    assert main([*ldm, "--batch-size", "2", "--quiet"]) == 0
+    bundle = tmp_path / "ldm" / "bundle"
+    before = AccompanimentModel.load(bundle)
+    assert before.bridge is None
+    assert before.clap_checkpoint == str(clap_checkpoint.resolve())
+    assert dict(before.config.overrides)["embedding_dim"] == 512
+    bridge = ["train", "bridge", "--data", str(prepared), "--out", str(tmp_path / "bridge")]
+    # The CLAP checkpoint comes from the preparation's record (only its amodel is given).
+    extra = ["--amodel", "HTSAT-tiny", "--preset", "tiny", "--steps", "2", "--batch-size", "4"]
+    assert main([*bridge, *extra, "--bundle", str(bundle), "--quiet"]) == 0
+    after = AccompanimentModel.load(bundle)
+    assert after.bridge is not None
+    assert (after.bridge.dim, after.bridge.text_dim) == (512, 512)
+    samples = after.bridge.sample(torch.randn(2, 512), 3, steps=2)
+    assert samples.shape == (2, 3, 512)
+    capsys.readouterr()
+    free = tmp_path / "free"
+    assert main([*prep[:4], str(free), *prep[5:], *window, "--validation", "0", "--quiet"]) == 0
+    args = ["train", "bridge", "--data", str(free), "--out", str(tmp_path / "b2"), *clap]
+    assert main(args) == 2
+    assert "prepared without CLAP" in capsys.readouterr().err

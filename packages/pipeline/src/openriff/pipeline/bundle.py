@@ -141,3 +141,22 @@ class AccompanimentModel:
 
             bridge = ClapBridge.from_pretrained(root / info["bridge"], device=device)
         return cls(codec, denoiser, config, bridge, info["clap"]["checkpoint"], info)
+
+
+def add_bridge(bundle: str | os.PathLike[str], bridge: str | os.PathLike[str]) -> Path:
+    """Put a bridge checkpoint into an existing bundle (the bundle is rewritten atomically)."""
+    root = Path(bundle)
+    info_path = root / "bundle.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"no accompaniment bundle at {root} (bundle.json is missing)")
+    info = json.loads(info_path.read_text())
+    with atomic_directory(root) as tmp:
+        for entry in root.iterdir():
+            if entry.name in ("bridge", "bundle.json"):
+                continue
+            copy = shutil.copytree if entry.is_dir() else shutil.copy2
+            copy(entry, tmp / entry.name)
+        shutil.copytree(bridge, tmp / "bridge")
+        info["bridge"] = "bridge"
+        (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
+    return root

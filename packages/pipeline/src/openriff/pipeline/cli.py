@@ -6,6 +6,7 @@
     openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
     openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
+    openriff train bridge --data PREPARED --out RUN [--clap CLAP.pt] [--bundle RUN/bundle]
 
 ``prepare`` runs CLAP-free unless ``--clap`` is given. ``train ldm`` takes any
 openriff-latent-diffusion ``TrainConfig`` field from ``--config`` (a JSON object) and runs
@@ -18,6 +19,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from openriff.clap_bridge.encoder import ClapSetupError
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
@@ -101,6 +104,35 @@ def cmd_train_ldm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_bridge(args: argparse.Namespace) -> int:
+    """Train the CLAP bridge prior on the prepared shards (``train bridge``)."""
+    import json
+    import os
+
+    from openriff.clap_bridge.encoder import ClapEncoder
+    from openriff.pipeline.training import train_bridge
+
+    checkpoint = args.clap
+    if checkpoint is None:
+        recorded = json.loads((args.data / "prepare.json").read_text()).get("clap_checkpoint")
+        if recorded is None:
+            raise ValueError(f"{args.data} names no CLAP checkpoint: pass --clap CLAP.pt")
+        checkpoint = Path(recorded)
+    clap = ClapEncoder(checkpoint, amodel=args.amodel, device=args.device)
+    settings = json.loads(args.config.read_text()) if args.config is not None else {}
+    for name in ("steps", "batch_size", "lr", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            settings[name] = value
+    final = train_bridge(
+        args.data, args.out, clap=clap, preset=args.preset, settings=settings,
+        device=args.device, show_progress=not args.quiet, bundle=args.bundle,
+    )  # fmt: skip
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained bridge -> {final}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff``."""
     parser = argparse.ArgumentParser(prog="openriff", description=__doc__.split("\n\n")[0])
@@ -148,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_ldm)
+
+    p = train.add_parser("bridge", help="train the CLAP bridge prior on prepared shards")
+    p.add_argument("--data", type=Path, required=True, help="prepared folder (with CLAP)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed)")
+    p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: as prepared)")
+    p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
+    p.add_argument("--preset", default="paper", choices=("paper", "tiny"))
+    p.add_argument("--bundle", type=Path, default=None, help="add the bridge to this bundle")
+    p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_bridge)
     return parser
 
 
@@ -156,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
+    except (FileExistsError, FileNotFoundError, ValueError, ClapSetupError) as error:
         print(f"openriff {args.command}: error: {error}", file=sys.stderr)
         return 2
     return code

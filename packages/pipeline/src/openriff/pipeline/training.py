@@ -1,4 +1,6 @@
-"""Training the accompaniment denoiser on prepared shards (``openriff train ldm``).
+"""Training on prepared shards: the denoiser and the CLAP bridge.
+
+``openriff train ldm`` and ``openriff train bridge``.
 
 Named model presets, as data: the Diff-A-Riff U-Net (4.2.2), the follow-up's DiT and its
 consistency-trained variant (4.2-4.3), and tiny CPU versions. The backbone's widths are
@@ -17,7 +19,7 @@ from typing import Any
 
 from openriff.latent_diffusion.checkpoint import ModelConfig
 from openriff.latent_diffusion.train import TrainConfig, train
-from openriff.pipeline.bundle import write_bundle
+from openriff.pipeline.bundle import add_bridge, write_bundle
 from openriff.pipeline.shards import ShardDataset
 
 # name -> (backbone, backbone preset, objective)
@@ -96,4 +98,60 @@ def train_ldm(
             },
             overwrite=True,
         )
+    return final
+
+
+def bridge_pairs(prepared: str | os.PathLike[str], clap: Any) -> tuple[Any, Any, list[str]]:
+    """(text embeddings, audio embeddings, prompts) for bridge training from the shards.
+
+    Every training pair with a CLAP reference contributes its reference's audio embedding
+    and the text embedding of its target's tags (``"tag1, tag2"``).
+    """
+    import torch
+
+    data = ShardDataset(Path(prepared) / "train")
+    if data.clap_free:
+        raise ValueError(
+            f"{prepared} was prepared without CLAP: prepare it again with --clap to train a bridge"
+        )
+    rows = [i for i in range(len(data)) if bool(data.has_clap[i])]
+    prompts = [", ".join(data.pairs[i]["tags"]) or data.pairs[i]["instrument"] for i in rows]
+    unique = sorted(set(prompts))
+    embedded = clap.embed_text(unique)
+    lookup = {p: embedded[k] for k, p in enumerate(unique)}
+    text = torch.stack([lookup[p] for p in prompts])
+    return text, data.clap[torch.tensor(rows)], prompts
+
+
+def train_bridge(
+    prepared: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    clap: Any,
+    preset: str = "paper",
+    settings: dict[str, Any] | None = None,
+    device: str = "cpu",
+    show_progress: bool = True,
+    bundle: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Train the CLAP bridge prior on the prepared shards; returns its ``final/`` folder.
+
+    With ``bundle``, rank 0 then adds the bridge to that AccompanimentModel bundle.
+    """
+    from openriff.clap_bridge import bridge_model_config, embedding_pairs
+
+    text, audio, _ = bridge_pairs(prepared, clap)
+    values = {"p_drop_context": 0.0, "p_drop_embedding": 0.2, **(settings or {})}
+    model = bridge_model_config(
+        preset, channels=int(audio.shape[1]), embedding_dim=int(text.shape[1])
+    )
+    final = train(
+        TrainConfig(model=model, **values),
+        embedding_pairs(text, audio),
+        out,
+        device=device,
+        show_progress=show_progress,
+    )
+    if bundle is not None and int(os.environ.get("RANK", "0")) == 0:
+        add_bridge(bundle, final)
     return final
