@@ -34,13 +34,18 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Encode songs into latent shards (``prepare``)."""
+    import os
+
     import torch
 
     from openriff.cae import from_preset, from_pretrained
     from openriff.pipeline.pairs import PairConfig
     from openriff.pipeline.prepare import PrepareConfig, prepare
 
-    device = torch.device(args.device)
+    name = args.device
+    if name == "cuda":
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per process
+    device = torch.device(name)
     if args.codec is not None:
         codec = from_pretrained(args.codec, device=device)
     else:
@@ -66,7 +71,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.clap is not None:
         from openriff.clap_bridge.encoder import ClapEncoder
 
-        clap = ClapEncoder(args.clap, amodel=args.amodel, device=args.device)
+        clap = ClapEncoder(args.clap, amodel=args.amodel, device=device)
     source = {"path": str(args.codec.resolve())} if args.codec else {"preset": args.codec_preset}
     report = prepare(
         config,

@@ -156,7 +156,7 @@ def prepare(
                 f"{root} was prepared with other settings ({record}); use a new folder"
             )
     else:
-        tmp = root / ".prepare.json.tmp"
+        tmp = root / f".prepare.json.{os.getpid()}.tmp"  # ranks may race here: own files
         tmp.write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(tmp, record)
     songs, report = READERS[config.layout](config.data)
