@@ -54,7 +54,15 @@ def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert model.bridge is None
     assert model.clap_checkpoint is None
     assert model.info["provenance"]["model_preset"] == "tiny-unet"
-    assert model.info["codec"] == {"preset": "diffariff-tiny"}
+    assert model.info["codec"] == {"preset": "diffariff-tiny", "seed": 0}
+    # The bundle's codec is the one that encoded the shards (same seeded weights).
+    from openriff.cae import from_preset
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        reference = from_preset("diffariff-tiny")
+    for name, value in reference.state_dict().items():
+        assert torch.equal(model.codec.state_dict()[name], value), name
     state = model.denoiser.state_dict()
     for name, value in denoiser.state_dict().items():
         assert torch.equal(state[name], value), name
@@ -158,3 +166,53 @@ def test_train_bridge_from_clap_shards_into_the_bundle(
     args = ["train", "bridge", "--data", str(free), "--out", str(tmp_path / "b2"), *clap]
     assert main(args) == 2
     assert "prepared without CLAP" in capsys.readouterr().err
+
+
+def test_prepare_with_torchrun_matches_one_process(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    songs = tmp_path / "songs"
+    assert main(["data", "synth", "--songs", "3", "--out", str(songs), "--bars", "2"]) == 0
+    args = [
+        "prepare",
+        "--data",
+        str(songs),
+        "--codec-preset",
+        "diffariff-tiny",
+        "--validation",
+        "0",
+    ]
+    args += [
+        "--window-latents",
+        "8",
+        "--hop-seconds",
+        "0.5",
+        "--reference-seconds",
+        "0.5",
+        "--quiet",
+    ]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    command = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "openriff.pipeline.cli"]
+    done = subprocess.run(
+        [*command, *args, "--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    one = sorted(p.name for p in (tmp_path / "one" / "train").glob("*.safetensors"))
+    two = sorted(p.name for p in (tmp_path / "two" / "train").glob("*.safetensors"))
+    assert one == two
+    assert len(one) == 3
+    for name in one:
+        a = load_file(str(tmp_path / "one" / "train" / name))
+        b = load_file(str(tmp_path / "two" / "train" / name))
+        for key in a:
+            torch.testing.assert_close(
+                a[key], b[key], rtol=0, atol=1e-6
+            )  # same pairs, same latents

@@ -61,7 +61,8 @@ def write_bundle(
     Args:
         target: the bundle folder to write.
         denoiser: a latent-diffusion checkpoint folder (copied).
-        codec: ``{"path": CAE checkpoint folder}`` (copied) or ``{"preset": name}``.
+        codec: ``{"path": CAE checkpoint folder}`` (copied) or ``{"preset": name, "seed": s}``
+            (an untrained preset whose weights ``torch.manual_seed(s)`` draws; tests).
         bridge: a CLAP bridge checkpoint folder (copied), or None.
         clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
         provenance: settings and facts to keep (data preparation, training).
@@ -74,7 +75,7 @@ def write_bundle(
         raise ValueError(f"codec must name a 'path' or a 'preset', got {codec}")
     with atomic_directory(out) as tmp:
         shutil.copytree(denoiser, tmp / "denoiser")
-        codec_entry: dict[str, Any] = {"preset": codec.get("preset")}
+        codec_entry: dict[str, Any] = {"preset": codec.get("preset"), "seed": codec.get("seed", 0)}
         if codec.get("path") is not None:
             shutil.copytree(codec["path"], tmp / "codec")
             codec_entry = {"path": "codec", "source": str(codec["path"])}
@@ -131,8 +132,10 @@ class AccompanimentModel:
         codec_info = info["codec"]
         if codec_info.get("path"):
             codec = codec_from_pretrained(root / codec_info["path"], device=device)
-        else:
-            codec = from_preset(codec_info["preset"]).to(device).eval()
+        else:  # an untrained preset (tests): its weights come from the recorded seed
+            with torch.random.fork_rng():
+                torch.manual_seed(int(codec_info.get("seed", 0)))
+                codec = from_preset(codec_info["preset"]).to(device).eval()
         config = load_config(root / info["denoiser"])
         denoiser = from_pretrained(root / info["denoiser"], device=device)
         bridge = None

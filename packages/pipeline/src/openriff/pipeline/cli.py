@@ -53,7 +53,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             f"warning: encoding with the UNTRAINED codec preset {args.codec_preset!r}",
             file=sys.stderr,
         )
-        codec = from_preset(args.codec_preset).to(device).eval()
+        with torch.random.fork_rng():  # the same untrained weights in every process
+            torch.manual_seed(args.seed)
+            codec = from_preset(args.codec_preset).to(device).eval()
     hop = codec.hop_length
     pairs = PairConfig(
         window=args.window_latents * hop,
@@ -72,7 +74,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         from openriff.clap_bridge.encoder import ClapEncoder
 
         clap = ClapEncoder(args.clap, amodel=args.amodel, device=device)
-    source = {"path": str(args.codec.resolve())} if args.codec else {"preset": args.codec_preset}
+    source: dict[str, object] = {"preset": args.codec_preset, "seed": args.seed}
+    if args.codec is not None:
+        source = {"path": str(args.codec.resolve())}
     report = prepare(
         config,
         codec,
