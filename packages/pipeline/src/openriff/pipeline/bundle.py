@@ -53,6 +53,7 @@ def write_bundle(
     codec: dict[str, Any],
     bridge: str | os.PathLike[str] | None = None,
     clap_checkpoint: str | None = None,
+    clap_architecture: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -65,6 +66,7 @@ def write_bundle(
             (an untrained preset whose weights ``torch.manual_seed(s)`` draws; tests).
         bridge: a CLAP bridge checkpoint folder (copied), or None.
         clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
+        clap_architecture: ``{"amodel": ..., "fusion": ...}`` of that checkpoint.
         provenance: settings and facts to keep (data preparation, training).
         overwrite: replace an existing bundle.
     """
@@ -88,7 +90,7 @@ def write_bundle(
             "codec": codec_entry,
             "denoiser": "denoiser",
             "bridge": "bridge" if bridge is not None else None,
-            "clap": {"checkpoint": clap_checkpoint},
+            "clap": {"checkpoint": clap_checkpoint, **(clap_architecture or {})},
             "provenance": provenance or {},
         }
         (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")

@@ -146,6 +146,9 @@ def prepare(
         "config": _jsonable(asdict(config)),
         "clap": clap is not None,
         "clap_checkpoint": clap_checkpoint,
+        "clap_architecture": None
+        if clap is None or not hasattr(clap, "architecture")
+        else {"amodel": clap.architecture.amodel, "fusion": clap.architecture.fusion},
         "codec": codec_source,
     }
     record = root / "prepare.json"

@@ -91,6 +91,7 @@ def train_ldm(
             denoiser=final,
             codec=codec,
             clap_checkpoint=prepared_info.get("clap_checkpoint"),
+            clap_architecture=prepared_info.get("clap_architecture"),
             provenance={
                 "prepare": prepared_info,
                 "train": json.loads((Path(out) / "train.json").read_text()),

@@ -1,0 +1,107 @@
+"""AccompanimentPipeline on a tiny bundle: conditioning settings, windows, seeds, inputs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from openriff.pipeline.cli import main
+from openriff.pipeline.generate import AccompanimentPipeline
+
+RATE = 48_000
+HOP = 4096
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, clap_checkpoint: Path) -> Path:
+    root = tmp_path_factory.mktemp("bundle")
+    songs, prepared = root / "songs", root / "prepared"
+    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
+    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
+    clap = ["--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
+    prep = [
+        "prepare",
+        "--data",
+        str(songs),
+        "--out",
+        str(prepared),
+        "--codec-preset",
+        "diffariff-tiny",
+    ]
+    assert main([*prep, *window, *clap, "--validation", "0", "--quiet"]) == 0
+    ldm = ["train", "ldm", "--data", str(prepared), "--out", str(root / "ldm"), "--steps", "2"]
+    assert main([*ldm, "--batch-size", "2", "--quiet"]) == 0
+    bridge = ["train", "bridge", "--data", str(prepared), "--out", str(root / "bridge"), *clap]
+    more = ["--preset", "tiny", "--steps", "2", "--batch-size", "4", "--quiet"]
+    assert main([*bridge, *more, "--bundle", str(root / "ldm" / "bundle")]) == 0
+    return root / "ldm" / "bundle"
+
+
+@pytest.fixture(scope="module")
+def pipeline(bundle: Path) -> AccompanimentPipeline:
+    return AccompanimentPipeline.from_pretrained(bundle)
+
+
+def context_wave(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_every_conditioning_setting(pipeline: AccompanimentPipeline, tmp_path: Path) -> None:
+    reference = tmp_path / "ref.wav"
+    sf.write(reference, context_wave(1.0), RATE)
+    context = context_wave(1.3)  # not a whole number of latent frames
+    cases = [
+        (dict(context=context, reference=reference), "CLAP_A + context"),
+        (dict(context=context, prompt="warm bass"), "CLAP_T + context"),
+        (dict(context=context), "context only"),
+        (dict(reference=reference, duration=1.3), "CLAP_A only"),
+        (dict(prompt="warm bass", duration=1.3), "CLAP_T only"),
+        (dict(duration=1.3), "unconditional"),
+    ]
+    for kwargs, setting in cases:
+        out = pipeline.generate(**kwargs, steps=2, seed=0)
+        assert out.audio.shape == (1, 2, len(context)), setting  # pseudo-stereo
+        assert np.isfinite(out.audio).all()
+        assert out.settings["conditioning"] == setting
+    plain = pipeline.generate(prompt="warm bass", duration=1.0, steps=2, seed=0, use_bridge=False)
+    assert plain.settings["use_bridge"] is False
+
+
+def test_seeds_samplers_candidates_and_windows(pipeline: AccompanimentPipeline) -> None:
+    context = context_wave(1.0)
+    a = pipeline.generate(context, steps=2, seed=3)
+    b = pipeline.generate(context, steps=2, seed=3)
+    c = pipeline.generate(context, steps=2, seed=4)
+    assert np.array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.audio, c.audio)
+    assert a.settings["seed"] == 3
+    mono = pipeline.generate(context, steps=2, seed=3, stereo_width=0.0)
+    assert mono.audio.shape == (1, 1, len(context))
+    for sampler in ("heun", "euler", "ddim", "consistency"):
+        out = pipeline.generate(context, steps=2, seed=1, sampler=sampler, num_candidates=2)
+        assert out.audio.shape == (2, 2, len(context)), sampler
+    # Longer than the training window (8 frames): generated in continuing windows.
+    long = context_wave(30 * HOP / RATE)
+    assert pipeline.window == 8
+    assert pipeline.generate(long, steps=2, seed=0).audio.shape == (1, 2, len(long))
+
+
+def test_bad_input(pipeline: AccompanimentPipeline) -> None:
+    context = context_wave(0.5)
+    for kwargs, message in [
+        (dict(steps=0), "steps"),
+        (dict(sampler="dpm"), "sampler"),
+        (dict(cfg_clap=-1.0), "cfg_clap"),
+        (dict(stereo_width=2.0), "stereo_width"),
+        (dict(num_candidates=0), "num_candidates"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            pipeline.generate(context, **kwargs)
+    with pytest.raises(ValueError, match="duration"):
+        pipeline.generate()
+    with pytest.raises(ValueError, match="NaN"):
+        pipeline.generate(np.full(1000, np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        pipeline.generate(np.zeros((1, 2, 3), dtype=np.float32))
