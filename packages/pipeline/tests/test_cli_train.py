@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import prepare_args, synth_songs, torchrun
 
 from openriff.latent_diffusion.checkpoint import from_pretrained, load_config
 from openriff.pipeline.bundle import AccompanimentModel
@@ -13,18 +14,8 @@ from openriff.pipeline.cli import main
 
 def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     songs, prepared, run = tmp_path / "songs", tmp_path / "prepared", tmp_path / "run"
-    assert main(["data", "synth", "--songs", "3", "--out", str(songs), "--bars", "2"]) == 0
-    args = [
-        "prepare",
-        "--data",
-        str(songs),
-        "--out",
-        str(prepared),
-        "--codec-preset",
-        "diffariff-tiny",
-    ]
-    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
-    assert main([*args, *window, "--validation", "0", "--quiet"]) == 0
+    synth_songs(songs, 3)
+    assert main(prepare_args(songs, prepared)) == 0
     assert "3 songs" in capsys.readouterr().out
     assert len(list((prepared / "train").glob("*.safetensors"))) == 3
     (tmp_path / "train.json").write_text(
@@ -96,27 +87,12 @@ def test_bundle_errors(tmp_path: Path) -> None:
 
 
 def test_train_ldm_with_torchrun_two_processes(tmp_path: Path) -> None:
-    import shutil
     import subprocess
-    import sys
 
-    songs, prepared = tmp_path / "songs", tmp_path / "prepared"
-    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
-    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
-    prep = [
-        "prepare",
-        "--data",
-        str(songs),
-        "--out",
-        str(prepared),
-        "--codec-preset",
-        "diffariff-tiny",
-    ]
-    assert main([*prep, *window, "--validation", "0", "--quiet"]) == 0
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    songs, prepared = synth_songs(tmp_path / "songs", 2), tmp_path / "prepared"
+    assert main(prepare_args(songs, prepared)) == 0
     command = [
-        torchrun, "--standalone", "--nproc_per_node", "2", "-m", "openriff.pipeline.cli",
-        "train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "ddp"),
+        *torchrun(2), "train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "ddp"),
         "--steps", "2", "--batch-size", "4", "--quiet",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -130,20 +106,9 @@ def test_train_ldm_with_torchrun_two_processes(tmp_path: Path) -> None:
 def test_train_bridge_from_clap_shards_into_the_bundle(
     tmp_path: Path, clap_checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    songs, prepared = tmp_path / "songs", tmp_path / "prepared"
-    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
-    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
-    prep = [
-        "prepare",
-        "--data",
-        str(songs),
-        "--out",
-        str(prepared),
-        "--codec-preset",
-        "diffariff-tiny",
-    ]
+    songs, prepared = synth_songs(tmp_path / "songs", 2), tmp_path / "prepared"
     clap = ["--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
-    assert main([*prep, *window, *clap, "--validation", "0", "--quiet"]) == 0
+    assert main(prepare_args(songs, prepared, *clap)) == 0
     ldm = ["train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "ldm"), "--steps", "1"]
     assert main([*ldm, "--batch-size", "2", "--quiet"]) == 0
     bundle = tmp_path / "ldm" / "bundle"
@@ -162,48 +127,21 @@ def test_train_bridge_from_clap_shards_into_the_bundle(
     assert samples.shape == (2, 3, 512)
     capsys.readouterr()
     free = tmp_path / "free"
-    assert main([*prep[:4], str(free), *prep[5:], *window, "--validation", "0", "--quiet"]) == 0
+    assert main(prepare_args(songs, free)) == 0
     args = ["train", "bridge", "--data", str(free), "--out", str(tmp_path / "b2"), *clap]
     assert main(args) == 2
     assert "prepared without CLAP" in capsys.readouterr().err
 
 
 def test_prepare_with_torchrun_matches_one_process(tmp_path: Path) -> None:
-    import shutil
     import subprocess
-    import sys
 
     from safetensors.torch import load_file
 
-    songs = tmp_path / "songs"
-    assert main(["data", "synth", "--songs", "3", "--out", str(songs), "--bars", "2"]) == 0
-    args = [
-        "prepare",
-        "--data",
-        str(songs),
-        "--codec-preset",
-        "diffariff-tiny",
-        "--validation",
-        "0",
-    ]
-    args += [
-        "--window-latents",
-        "8",
-        "--hop-seconds",
-        "0.5",
-        "--reference-seconds",
-        "0.5",
-        "--quiet",
-    ]
-    assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    command = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "openriff.pipeline.cli"]
-    done = subprocess.run(
-        [*command, *args, "--out", str(tmp_path / "two")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    songs = synth_songs(tmp_path / "songs", 3)
+    assert main(prepare_args(songs, tmp_path / "one")) == 0
+    command = [*torchrun(2), *prepare_args(songs, tmp_path / "two")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     one = sorted(p.name for p in (tmp_path / "one" / "train").glob("*.safetensors"))
     two = sorted(p.name for p in (tmp_path / "two" / "train").glob("*.safetensors"))

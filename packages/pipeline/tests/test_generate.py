@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import prepare_args, synth_songs
 
 from openriff.pipeline.cli import main
 from openriff.pipeline.generate import AccompanimentPipeline
@@ -16,20 +17,9 @@ HOP = 4096
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, clap_checkpoint: Path) -> Path:
     root = tmp_path_factory.mktemp("bundle")
-    songs, prepared = root / "songs", root / "prepared"
-    assert main(["data", "synth", "--songs", "2", "--out", str(songs), "--bars", "2"]) == 0
-    window = ["--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5"]
+    songs, prepared = synth_songs(root / "songs", 2), root / "prepared"
     clap = ["--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
-    prep = [
-        "prepare",
-        "--data",
-        str(songs),
-        "--out",
-        str(prepared),
-        "--codec-preset",
-        "diffariff-tiny",
-    ]
-    assert main([*prep, *window, *clap, "--validation", "0", "--quiet"]) == 0
+    assert main(prepare_args(songs, prepared, *clap)) == 0
     ldm = ["train", "ldm", "--data", str(prepared), "--out", str(root / "ldm"), "--steps", "2"]
     assert main([*ldm, "--batch-size", "2", "--quiet"]) == 0
     bridge = ["train", "bridge", "--data", str(prepared), "--out", str(root / "bridge"), *clap]

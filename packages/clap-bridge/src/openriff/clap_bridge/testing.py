@@ -7,11 +7,11 @@ the spot, a WordPiece vocabulary, a one-layer RoBERTa of width 768, the width CL
 projection expects) and save a randomly initialised CLAP in LAION's checkpoint format, so
 the real laion-clap code runs with random weights and no network.
 
-Point the cache at the folder *before* anything imports huggingface_hub::
+Point the cache at a temporary folder *before* anything imports huggingface_hub (at the
+top of a ``conftest.py``), then make a checkpoint when a test needs one::
 
-    os.environ["HF_HUB_CACHE"] = str(hub)  # and HF_HUB_OFFLINE=1
-    write_stub_hf_cache(hub)
-    write_random_checkpoint(tmp / "clap.pt", amodel="HTSAT-tiny")
+    HUB = offline_hf_cache()                    # sets HF_HOME, HF_HUB_CACHE, offline flags
+    path = random_clap_checkpoint(HUB, tmp / "clap.pt")  # stub cache + random HTSAT-tiny
 
 Needs the ``[clap]`` extra (laion-clap, transformers, tokenizers).
 """
@@ -19,6 +19,7 @@ Needs the ``[clap]`` extra (laion-clap, transformers, tokenizers).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -95,3 +96,23 @@ def write_random_checkpoint(
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in state.items()}}, target)
     return target
+
+
+def offline_hf_cache() -> Path:
+    """Point the Hugging Face cache at a new temporary folder, offline; returns the hub dir.
+
+    Call it before anything imports huggingface_hub (it reads these variables at import).
+    """
+    hub = Path(tempfile.mkdtemp(prefix="openriff-hf-")) / "hub"
+    os.environ["HF_HOME"] = str(hub.parent)
+    os.environ["HF_HUB_CACHE"] = str(hub)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    return hub
+
+
+def random_clap_checkpoint(hub: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Fill ``hub`` with the stand-ins (once) and save a random HTSAT-tiny CLAP at ``path``."""
+    if not (Path(hub) / "models--roberta-base").exists():
+        write_stub_hf_cache(hub)
+    return write_random_checkpoint(path)

@@ -107,7 +107,7 @@ class FadtkEmbedder:
             model = fadtk_model(model)
         if not isinstance(model, ModelLoader):
             raise TypeError(f"expected a fadtk ModelLoader or its name, got {type(model).__name__}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ["HF_HUB_OFFLINE"] = "1"  # OpenRiff downloads nothing
         try:
             model.load_model()
         except Exception as error:

@@ -90,12 +90,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_ldm(args: argparse.Namespace) -> int:
-    """Train the accompaniment denoiser (``train ldm``)."""
+def _train_settings(args: argparse.Namespace) -> dict[str, object]:
+    """TrainConfig fields from ``--config`` (a JSON object), overridden by the flags."""
     import json
-    import os
-
-    from openriff.pipeline.training import train_ldm
 
     settings = json.loads(args.config.read_text()) if args.config is not None else {}
     if not isinstance(settings, dict):
@@ -104,6 +101,26 @@ def cmd_train_ldm(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
+    return settings
+
+
+def _training_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_train_ldm(args: argparse.Namespace) -> int:
+    """Train the accompaniment denoiser (``train ldm``)."""
+    import os
+
+    from openriff.pipeline.training import train_ldm
+
+    settings = _train_settings(args)
     final = train_ldm(
         args.data, args.out, preset=args.preset, settings=settings, device=args.device,
         show_progress=not args.quiet,
@@ -128,11 +145,7 @@ def cmd_train_bridge(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.data} names no CLAP checkpoint: pass --clap CLAP.pt")
         checkpoint = Path(recorded)
     clap = ClapEncoder(checkpoint, amodel=args.amodel, device=args.device)
-    settings = json.loads(args.config.read_text()) if args.config is not None else {}
-    for name in ("steps", "batch_size", "lr", "seed"):
-        value = getattr(args, name)
-        if value is not None:
-            settings[name] = value
+    settings = _train_settings(args)
     final = train_bridge(
         args.data, args.out, clap=clap, preset=args.preset, settings=settings,
         device=args.device, show_progress=not args.quiet, bundle=args.bundle,
@@ -181,13 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="tiny-unet",
         help="diffariff-unet, dit, consistency-dit, tiny-unet, tiny-dit",
     )
-    p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    _training_args(p)
     p.set_defaults(func=cmd_train_ldm)
 
     p = train.add_parser("bridge", help="train the CLAP bridge prior on prepared shards")
@@ -197,13 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
     p.add_argument("--preset", default="paper", choices=("paper", "tiny"))
     p.add_argument("--bundle", type=Path, default=None, help="add the bridge to this bundle")
-    p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    _training_args(p)
     p.set_defaults(func=cmd_train_bridge)
     return parser
 
