@@ -9,10 +9,11 @@ from pathlib import Path
 from openriff.pipeline.cli import main
 
 # An untrained tiny codec and 8-frame windows: seconds, not minutes, on a CPU.
-TINY_PREPARE = [
-    "--codec-preset", "diffariff-tiny", "--window-latents", "8", "--hop-seconds", "0.5",
-    "--reference-seconds", "0.5", "--validation", "0", "--quiet",
+TINY_WINDOWS = [
+    "--window-latents", "8", "--hop-seconds", "0.5", "--reference-seconds", "0.5",
+    "--validation", "0", "--quiet",
 ]  # fmt: skip
+TINY_PREPARE = ["--codec-preset", "diffariff-tiny", *TINY_WINDOWS]
 
 
 def synth_songs(folder: Path, songs: int) -> Path:
@@ -21,9 +22,35 @@ def synth_songs(folder: Path, songs: int) -> Path:
     return folder
 
 
-def prepare_args(songs: Path, out: Path, *extra: str) -> list[str]:
-    """``openriff prepare`` arguments for a tiny CLAP-free (unless ``extra`` says) run."""
-    return ["prepare", "--data", str(songs), "--out", str(out), *TINY_PREPARE, *extra]
+def prepare_args(songs: Path, out: Path, *extra: str, codec: Path | None = None) -> list[str]:
+    """``openriff prepare`` arguments for a tiny CLAP-free (unless ``extra`` says) run.
+
+    Without ``codec`` (a CAE checkpoint folder), the untrained ``diffariff-tiny`` preset.
+    """
+    codec_args = TINY_PREPARE if codec is None else ["--codec", str(codec), *TINY_WINDOWS]
+    return ["prepare", "--data", str(songs), "--out", str(out), *codec_args, *extra]
+
+
+def random_codec(folder: Path, seed: int = 0) -> Path:
+    """A ``diffariff-tiny`` checkpoint with every weight random (none zero-initialised).
+
+    An untrained preset's decoder ignores its latents (its zero-initialised layers cut
+    them off), so audio-level checks of inpainting need this one, whose decoding depends
+    on the latents.
+    """
+    import torch
+
+    from openriff.cae import from_preset
+    from openriff.cae.checkpoint import save_pretrained
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = from_preset("diffariff-tiny").eval()
+        with torch.no_grad():
+            for param in model.parameters():
+                if not param.any():
+                    param.normal_(0.0, 0.05)
+    return save_pretrained(model, folder)
 
 
 def torchrun(processes: int) -> list[str]:
@@ -37,3 +64,23 @@ def torchrun(processes: int) -> list[str]:
         "-m",
         "openriff.pipeline.cli",
     ]
+
+
+def randomize_zero_weights(folder: Path, seed: int = 0, scale: float = 0.02) -> None:
+    """Give every near-zero tensor of the ``*.safetensors`` files in ``folder`` random values.
+
+    A denoiser trained for two steps still has its zero-initialised layers (output
+    convolution, residual branches) near zero and ignores its conditions; with them
+    random, the conditions change the output.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    for path in sorted(folder.glob("*.safetensors")):
+        state = load_file(str(path))
+        for name, tensor in state.items():
+            if tensor.is_floating_point() and float(tensor.abs().max()) < 1e-4:
+                noise = torch.randn(tensor.shape, generator=generator) * scale
+                state[name] = noise.to(tensor.dtype)
+        save_file(state, str(path))

@@ -5,27 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import prepare_args, synth_songs
 
-from openriff.pipeline.cli import main
 from openriff.pipeline.generate import AccompanimentPipeline
 
 RATE = 48_000
 HOP = 4096
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, clap_checkpoint: Path) -> Path:
-    root = tmp_path_factory.mktemp("bundle")
-    songs, prepared = synth_songs(root / "songs", 2), root / "prepared"
-    clap = ["--clap", str(clap_checkpoint), "--amodel", "HTSAT-tiny"]
-    assert main(prepare_args(songs, prepared, *clap)) == 0
-    ldm = ["train", "ldm", "--data", str(prepared), "--out", str(root / "ldm"), "--steps", "2"]
-    assert main([*ldm, "--batch-size", "2", "--quiet"]) == 0
-    bridge = ["train", "bridge", "--data", str(prepared), "--out", str(root / "bridge"), *clap]
-    more = ["--preset", "tiny", "--steps", "2", "--batch-size", "4", "--quiet"]
-    assert main([*bridge, *more, "--bundle", str(root / "ldm" / "bundle")]) == 0
-    return root / "ldm" / "bundle"
 
 
 @pytest.fixture(scope="module")

@@ -129,18 +129,25 @@ def vary(
         generator: randomness of the noising and of the sampler.
         **opts: passed to the sampler.
     """
+    sigmas = vary_schedule(sigmas, strength)
+    level = float(sigmas[0])
+    eps = torch.randn(
+        latents.shape, generator=generator, device=latents.device, dtype=latents.dtype
+    )
+    # The sampler multiplies its noise by sigmas[0]: hand it (latents + level eps) / level.
+    return sampler(denoiser, latents / level + eps, sigmas, cond=cond, generator=generator, **opts)
+
+
+def vary_schedule(sigmas: Tensor, strength: float) -> Tensor:
+    """The tail of ``sigmas`` a variation of ``strength`` runs (see :func:`vary`).
+
+    ``strength`` in (0, 1] is the share of the steps to run (at least one).
+    """
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     steps = len(sigmas) - 1
     start = min(steps - 1, round((1.0 - strength) * steps))
-    level = float(sigmas[start])
-    eps = torch.randn(
-        latents.shape, generator=generator, device=latents.device, dtype=latents.dtype
-    )
-    # The sampler multiplies its noise by sigmas[start]: hand it (latents + level eps) / level.
-    return sampler(
-        denoiser, latents / level + eps, sigmas[start:], cond=cond, generator=generator, **opts
-    )
+    return sigmas[start:]
 
 
 class LoopDenoiser(_Wrapper):

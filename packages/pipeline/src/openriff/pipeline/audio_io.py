@@ -1,0 +1,210 @@
+"""Audio in and out of generation: checked inputs, mixes, files, spectrogram plots.
+
+Inputs (a context, a stem to edit, a reference) are a file path or an array ``[S]`` /
+``[C, S]``; every problem (missing or unreadable file, no samples, NaN, a sample rate or
+channel count the models cannot use) is a ``ValueError`` naming the input. Outputs are
+written atomically: all files of one generation go to temporary names first and are
+renamed together when every one of them is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+SAMPLE_RATE = 48_000
+# Below this a recording lacks most of the band the models hear; almost always a mistake.
+MIN_SAMPLE_RATE = 16_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 2
+SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+
+
+def load_input(source: Any, name: str, sample_rate: int = SAMPLE_RATE) -> Tensor:
+    """Read an input as float32 ``[C, S]`` at 48 kHz.
+
+    Args:
+        source: a path, or an array ``[S]``/``[C, S]`` at ``sample_rate``.
+        name: what the input is, for error messages ("context", "reference", ...).
+        sample_rate: rate of an array input.
+
+    Raises:
+        ValueError: the input cannot be used; the message names it and the problem.
+    """
+    from openriff.cae.audio import AudioError, audio_info, resample
+
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"{name} {path}: no such file")
+        try:
+            _, rate, channels = audio_info(path)
+        except AudioError as error:
+            raise ValueError(f"{name} {error}") from error
+        _check_format(f"{name} {path}", rate, channels)
+        import soundfile as sf
+
+        try:
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+        except (sf.LibsndfileError, RuntimeError, OSError) as error:
+            raise ValueError(f"{name} {path}: cannot read audio ({error})") from error
+        label = f"{name} {path}"
+    else:
+        array = np.asarray(source, dtype=np.float32)
+        if array.ndim == 1:
+            array = array[None]
+        if array.ndim != 2:
+            raise ValueError(f"{name} must be audio shaped [S] or [C, S], got {array.shape}")
+        _check_format(name, sample_rate, array.shape[0])
+        data, rate, label = np.ascontiguousarray(array.T), sample_rate, name
+    if data.shape[0] == 0:
+        raise ValueError(f"{label}: no audio samples (0 s)")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{label}: contains NaN or infinite samples")
+    return torch.from_numpy(np.ascontiguousarray(resample(data, rate, SAMPLE_RATE).T))
+
+
+def _check_format(label: str, rate: int, channels: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise ValueError(
+            f"{label}: sample rate {rate} Hz is not supported "
+            f"(use {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz; 48 kHz is native)"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(
+            f"{label}: {channels} channels are not supported (mono or stereo; arrays are "
+            "[C, S], so a [S, C] array must be transposed)"
+        )
+
+
+def match_channels(wave: NDArray[np.float32], channels: int) -> NDArray[np.float32]:
+    """``[C, S]`` audio with ``channels`` channels: mono is copied, stereo averaged to mono."""
+    if wave.shape[0] == channels:
+        return wave
+    if wave.shape[0] == 1:
+        return np.repeat(wave, channels, axis=0)
+    if channels == 1:
+        return wave.mean(0, keepdims=True)
+    raise ValueError(f"cannot map {wave.shape[0]} channels onto {channels}")
+
+
+def mix(parts: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.float32], float]:
+    """Sum ``[C, S]`` parts (channels matched to the widest) into a mix that does not clip.
+
+    Returns:
+        the mix and the gain applied to it (1.0 unless the sum peaked above 0.99).
+    """
+    channels = max(part.shape[0] for part in parts)
+    length = max(part.shape[-1] for part in parts)
+    total = np.zeros((channels, length), dtype=np.float32)
+    for part in parts:
+        total[:, : part.shape[-1]] += match_channels(part, channels)
+    peak = float(np.abs(total).max(initial=0.0))
+    gain = 0.99 / peak if peak > 0.99 else 1.0
+    return (total * gain).astype(np.float32), gain
+
+
+def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
+    """Refuse before any work when an output exists or its folder cannot be written."""
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not a file name")
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the first folder that exists is where it gets created
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write {path}: {folder} is not writable")
+
+
+def write_together(writers: dict[Path, Callable[[str], object]]) -> list[Path]:
+    """Write several files so that either all of them appear or none does.
+
+    Each ``writer(tmp)`` writes a temporary file beside its target (same suffix, so
+    soundfile and matplotlib pick the format); only when every one succeeded are they
+    renamed into place. On any error the temporary files are removed.
+    """
+    pending: list[tuple[str, Path]] = []
+    try:
+        for path, write in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+            os.close(fd)
+            pending.append((tmp, path))
+            write(tmp)
+    except BaseException:
+        for tmp, _ in pending:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for tmp, path in pending:
+        os.replace(tmp, path)
+    return [path for _, path in pending]
+
+
+def audio_writer(
+    wave: NDArray[np.float32], sample_rate: int, bits: str
+) -> Callable[[str], object]:
+    """A writer of ``[C, S]`` audio for :func:`write_together` (format from the suffix).
+
+    Args:
+        wave: float audio ``[C, S]``.
+        sample_rate: its rate.
+        bits: ``"16"``, ``"24"`` or ``"float"``.
+    """
+    if bits not in SUBTYPES:
+        raise ValueError(f"bits must be one of {sorted(SUBTYPES)}, got {bits!r}")
+    import soundfile as sf
+
+    def write(tmp: str) -> None:
+        suffix = Path(tmp).suffix.lower()
+        if suffix == ".flac" and bits == "float":
+            raise ValueError("FLAC stores integers only: use --bits 16 or 24, or a .wav file")
+        sf.write(tmp, wave.T, sample_rate, subtype=SUBTYPES[bits])
+
+    return write
+
+
+def plot_writer(
+    panels: Sequence[tuple[str, NDArray[np.float32]]], sample_rate: int
+) -> Callable[[str], object]:
+    """A writer of a PNG with one log-magnitude spectrogram per ``(title, [C, S])`` panel."""
+
+    def write(tmp: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), squeeze=False)
+        for ax, (title, wave) in zip(axes[:, 0], panels):
+            mono = wave.mean(0)
+            n_fft = 2048
+            if mono.shape[-1] < n_fft:
+                mono = np.pad(mono, (0, n_fft - mono.shape[-1]))
+            spec = torch.stft(
+                torch.from_numpy(mono), n_fft, n_fft // 4,
+                window=torch.hann_window(n_fft), return_complex=True,
+            ).abs()  # fmt: skip
+            db = 20 * torch.log10(spec + 1e-5).numpy()
+            seconds = wave.shape[-1] / sample_rate
+            ax.imshow(
+                db, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80,
+                extent=(0.0, seconds, 0.0, sample_rate / 2000),
+            )  # fmt: skip
+            ax.set_title(title)
+            ax.set_ylabel("kHz")
+        axes[-1, 0].set_xlabel("seconds")
+        fig.tight_layout()
+        fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+
+    return write
