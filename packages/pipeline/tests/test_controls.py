@@ -50,7 +50,8 @@ def test_inpainting_keeps_the_rest(pipeline: AccompanimentPipeline) -> None:
     kept = ~inside[: len(frame_rms)]
     assert frame_rms[kept].mean() < 0.5 * frame_rms[inside[: len(frame_rms)]].mean()
     far = np.arange(len(frame_rms)) >= np.flatnonzero(inside).max() + 2 * codec.chunk_latents
-    assert far.sum() > 10 and frame_rms[far].max() < 1e-6
+    assert far.sum() > 10
+    assert frame_rms[far].max() < 1e-6
 
 
 def test_outpainting_extends_either_end(pipeline: AccompanimentPipeline) -> None:
@@ -150,7 +151,8 @@ def test_interpolation_between_references_and_prompts(
     def dist(i: int, j: int) -> float:
         return float(np.abs(z[i] - z[j]).max())
 
-    assert 0 < dist(0, 1) < dist(0, 2) and 0 < dist(1, 2) < dist(0, 2)
+    assert 0 < dist(0, 1) < dist(0, 2)
+    assert 0 < dist(1, 2) < dist(0, 2)
     texts = pipeline.interpolate("warm bass", "bright lead", tone(0.8), points=2, steps=2)
     assert texts.audio.shape == (2, 2, len(tone(0.8)))
     with pytest.raises(ValueError, match="points"):
@@ -179,7 +181,8 @@ def test_whole_song_mode(pipeline: AccompanimentPipeline, tmp_path: Path) -> Non
     sf.write(reference, tone(1.0, 330.0), RATE)
     out = pipeline.song(["warm bass", reference, "bright keys"], duration=1.2, steps=2, seed=0)
     assert out.audio.shape == (3, 2, round(1.2 * RATE))
-    assert out.mix is not None and out.mix.shape == (2, round(1.2 * RATE))
+    assert out.mix is not None
+    assert out.mix.shape == (2, round(1.2 * RATE))
     gain = out.settings["mix_gain"]
     np.testing.assert_allclose(out.mix, out.audio.sum(0) * gain, atol=1e-6)
     assert out.settings["parts"] == ["warm bass", str(reference), "bright keys"]

@@ -122,6 +122,8 @@ def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent  # the first folder that exists is where it gets created
+        if not folder.is_dir():
+            raise ValueError(f"cannot write {path}: {folder} is not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"cannot write {path}: {folder} is not writable")
 
@@ -150,9 +152,7 @@ def write_together(writers: dict[Path, Callable[[str], object]]) -> list[Path]:
     return [path for _, path in pending]
 
 
-def audio_writer(
-    wave: NDArray[np.float32], sample_rate: int, bits: str
-) -> Callable[[str], object]:
+def audio_writer(wave: NDArray[np.float32], sample_rate: int, bits: str) -> Callable[[str], object]:
     """A writer of ``[C, S]`` audio for :func:`write_together` (format from the suffix).
 
     Args:
@@ -185,7 +185,7 @@ def plot_writer(
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), squeeze=False)
-        for ax, (title, wave) in zip(axes[:, 0], panels):
+        for ax, (title, wave) in zip(axes[:, 0], panels, strict=False):
             mono = wave.mean(0)
             n_fft = 2048
             if mono.shape[-1] < n_fft:

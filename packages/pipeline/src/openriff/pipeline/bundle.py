@@ -33,6 +33,8 @@ from openriff.latent_diffusion.checkpoint import (
 
 FORMAT = "openriff-accompaniment"
 VERSION = 1
+# The default model ships inside the package (see the README); OPENRIFF_BUNDLE overrides it.
+DEFAULT_BUNDLE = Path(__file__).parent / "default_bundle"
 
 
 def _versions() -> dict[str, str]:
@@ -146,6 +148,23 @@ class AccompanimentModel:
 
             bridge = ClapBridge.from_pretrained(root / info["bridge"], device=device)
         return cls(codec, denoiser, config, bridge, info["clap"]["checkpoint"], info)
+
+
+def default_bundle() -> Path:
+    """The bundle used when none is given: ``$OPENRIFF_BUNDLE``, else the shipped one.
+
+    Raises:
+        FileNotFoundError: neither holds a bundle; the message says how to provide one.
+    """
+    override = os.environ.get("OPENRIFF_BUNDLE")
+    root = Path(override) if override else DEFAULT_BUNDLE
+    if not (root / "bundle.json").is_file():
+        where = f"OPENRIFF_BUNDLE={override}" if override else f"the default model ({root})"
+        raise FileNotFoundError(
+            f"no model bundle found at {where}: pass --bundle DIR (a bundle written by "
+            "`openriff train ldm`) or set OPENRIFF_BUNDLE to one"
+        )
+    return root
 
 
 def add_bridge(bundle: str | os.PathLike[str], bridge: str | os.PathLike[str]) -> Path:

@@ -7,6 +7,7 @@
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
     openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
     openriff train bridge --data PREPARED --out RUN [--clap CLAP.pt] [--bundle RUN/bundle]
+    openriff generate | inpaint | vary | loop | interpolate | song ...  (see cli_generate)
 
 ``prepare`` runs CLAP-free unless ``--clap`` is given. ``train ldm`` takes any
 openriff-latent-diffusion ``TrainConfig`` field from ``--config`` (a JSON object) and runs
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openriff.clap_bridge.encoder import ClapSetupError
+from openriff.pipeline.cli_generate import add_generation_commands
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
@@ -206,12 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, default=None, help="add the bridge to this bundle")
     _training_args(p)
     p.set_defaults(func=cmd_train_bridge)
+    add_generation_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
     args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     try:
         code: int = args.func(args)
     except (FileExistsError, FileNotFoundError, ValueError, ClapSetupError) as error:

@@ -441,14 +441,17 @@ class AccompanimentPipeline:
                 # The sampler multiplies its input by sigmas[0]: (init + sigma eps) / sigma.
                 noise = init[..., lo:hi].to(self.dtype) / float(sigmas[0]) + noise
             part = _slice(job.cond, lo, hi)
-            opts = dict(cond=part, generator=job.generator, callback=job.callback)
             if bool(window_mask.any()):
                 piece = inpaint(
                     sample, job.denoiser, noise, sigmas, result[..., lo:hi],
-                    window_mask.view(1, 1, -1), **opts,
+                    window_mask.view(1, 1, -1), cond=part, generator=job.generator,
+                    callback=job.callback,
                 )  # fmt: skip
             else:
-                piece = sample(job.denoiser, noise, sigmas, **opts)
+                piece = sample(
+                    job.denoiser, noise, sigmas, cond=part, generator=job.generator,
+                    callback=job.callback,
+                )  # fmt: skip
             result[..., lo:hi] = piece
         return result
 
@@ -763,8 +766,10 @@ class AccompanimentPipeline:
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         margin = min(frames, max(2, self.window // 4))
-        job = self._job(opts, context_latents, embedding, frames, seed=seed,
-                        generator=generator, loop_margin=margin, sample_rate=sample_rate)  # fmt: skip
+        job = self._job(
+            opts, context_latents, embedding, frames, seed=seed, generator=generator,
+            loop_margin=margin, sample_rate=sample_rate,
+        )  # fmt: skip
         channels = self._channels(job, frames, loop=True)
         tiled_audio = self._decode([z.repeat(1, 1, 3) for z in channels], 3 * period, seed)
         y = tiled_audio.cpu().numpy()  # (B, C, 3P): copies 0, 1, 2
@@ -899,15 +904,14 @@ class AccompanimentPipeline:
             stem = _numpy(self._decode(channels, length, seed))[0]
             stems.append(stem)
             running = stem if running is None else _sum(running, stem)
-        parts_mix = [] if context is None else [load_input(context, "context", sample_rate)
-                                                .numpy()]  # fmt: skip
-        song_mix, gain = mix([*parts_mix, *stems])
+        first = [] if context is None else [load_input(context, "context", sample_rate).numpy()]
+        song_mix, gain = mix([*first, *stems])
         settings = self._settings(
             job, "song", parts=[_describe(p) for p in parts], context=_describe(context),
             duration=length / SAMPLE_RATE, mix_gain=gain,
         )  # fmt: skip
-        channels = max(s.shape[0] for s in stems)
-        audio = np.stack([match_channels(s, channels) for s in stems])
+        width = max(s.shape[0] for s in stems)
+        audio = np.stack([match_channels(s, width) for s in stems])
         return Generation(audio, SAMPLE_RATE, settings, np.concatenate(codes), song_mix)
 
 

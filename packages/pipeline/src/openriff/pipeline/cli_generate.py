@@ -1,0 +1,347 @@
+"""The generation commands of ``openriff``: generate, inpaint, vary, loop, interpolate, song.
+
+::
+
+    openriff generate --context song.wav --prompt "slap bass" [--reference ref.wav]
+        [--bundle DIR] [--seed N] --out stem.wav [--mix mix.wav] [--plot] [--bits 24]
+    openriff inpaint --stem stem.wav --start 4 --end 8 [--context song.wav] --out new.wav
+    openriff vary --stem stem.wav --strength 0.5 [--context song.wav] --out var.wav
+    openriff loop --bars 4 --bpm 120 [--context drums.wav] --prompt "funk guitar" --out loop.wav
+    openriff interpolate --from-prompt "warm pad" --to-reference ref.wav --points 5 --out i.wav
+    openriff song --prompt "drums" --prompt "bass" --prompt "piano" --duration 20 --out DIR
+
+Without ``--bundle`` the default model is used (``OPENRIFF_BUNDLE``, else the one installed
+with openriff-pipeline). Every command writes, next to its audio, a JSON sidecar with
+every setting, the seed and the model's fingerprint: the same command with that seed
+reproduces the audio bit for bit on the same machine. Files appear only when all of them
+are complete; existing files are refused unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+def _sampling_args(p: argparse.ArgumentParser, *, candidates: bool = True) -> None:
+    """Options every generation command shares."""
+    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
+    p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: as bundled)")
+    p.add_argument("--steps", type=int, default=30, help="sampler steps (1-1000)")
+    p.add_argument("--sampler", default="heun", help="heun, euler, ddim or consistency")
+    p.add_argument("--cfg-context", type=float, default=1.25, help="context guidance (0-20)")
+    p.add_argument("--cfg-clap", type=float, default=1.25, help="CLAP guidance (0-20)")
+    p.add_argument("--cfg-rescale", type=float, default=0.0, help="CFG rescale (0-1)")
+    p.add_argument("--stereo-width", type=float, default=0.4, help="pseudo-stereo (0: mono)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: drawn, recorded)")
+    if candidates:
+        p.add_argument("--candidates", type=int, default=1, help="stems to generate")
+    p.add_argument("--no-bridge", action="store_true", help="prompts skip the bridge prior")
+    p.add_argument("--style-reference", type=Path, default=None, help="ground style to this")
+    p.add_argument("--style-strength", type=float, default=1.0)
+    p.add_argument("--bits", default="24", choices=("16", "24", "float"), help="sample format")
+    p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _conditioning_args(p: argparse.ArgumentParser, context_help: str) -> None:
+    p.add_argument("--context", type=Path, default=None, help=context_help)
+    p.add_argument("--prompt", default=None, help="text describing the stem (CLAP_T)")
+    p.add_argument("--reference", type=Path, default=None, help="a recording to match (CLAP_A)")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    p.add_argument("--mix", type=Path, default=None, help="also write context + stem here")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Sampling options the flags give."""
+    return {
+        "steps": args.steps,
+        "sampler": args.sampler,
+        "cfg_context": args.cfg_context,
+        "cfg_clap": args.cfg_clap,
+        "cfg_rescale": args.cfg_rescale,
+        "stereo_width": args.stereo_width,
+        "seed": args.seed,
+        "num_candidates": getattr(args, "candidates", 1),
+        "use_bridge": not args.no_bridge,
+        "style_reference": args.style_reference,
+        "style_strength": args.style_strength,
+    }
+
+
+def _numbered(path: Path, count: int) -> list[Path]:
+    """``path`` for one output; ``name-1.wav``, ``name-2.wav``, ... for several."""
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, count + 1)]
+
+
+def _audio_path(path: Path, flag: str) -> Path:
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise ValueError(f"{flag} {path}: write .wav or .flac")
+    return path
+
+
+def _pipeline(args: argparse.Namespace) -> Any:
+    import torch
+
+    from openriff.pipeline.bundle import default_bundle
+    from openriff.pipeline.generate import AccompanimentPipeline
+
+    bundle = args.bundle if args.bundle is not None else default_bundle()
+    return AccompanimentPipeline.from_pretrained(
+        bundle, device=torch.device(args.device), clap_checkpoint=args.clap,
+        progress=not args.quiet,
+    )  # fmt: skip
+
+
+def _write(
+    args: argparse.Namespace,
+    pipeline: Any,
+    generation: Any,
+    stems: list[Path],
+    *,
+    mixes: list[Path] | None = None,
+    context: Any = None,
+    sidecar: Path,
+    plot: Path,
+) -> list[Path]:
+    """Write the stems, mixes, sidecar and plot together (all or nothing)."""
+    from openriff.pipeline.audio_io import (
+        audio_writer,
+        load_input,
+        mix,
+        plot_writer,
+        write_together,
+    )
+
+    rate = generation.sample_rate
+    writers: dict[Path, Any] = {}
+    for path, audio in zip(stems, generation.audio, strict=True):
+        writers[path] = audio_writer(audio, rate, args.bits)
+    context_wave = context
+    if isinstance(context, Path):
+        context_wave = load_input(context, "context").numpy()
+    gains = []
+    if generation.mix is not None:  # a song: the pipeline mixed it
+        writers[(mixes or [])[0]] = audio_writer(generation.mix, rate, args.bits)
+    elif mixes:
+        for path, audio in zip(mixes, generation.audio, strict=True):
+            parts = [audio] if context_wave is None else [context_wave, audio]
+            together, gain = mix(parts)
+            gains.append(gain)
+            writers[path] = audio_writer(together, rate, args.bits)
+    panels = [] if context_wave is None else [("context", context_wave)]
+    named = zip(stems, generation.audio, strict=True)
+    panels += [(f"stem {path.name}", audio) for path, audio in named][:4]
+    if generation.mix is not None:
+        panels.append(("mix", generation.mix))
+    if args.plot:
+        writers[plot] = plot_writer(panels, rate)
+    record = {
+        "command": ["openriff", *sys.argv[1:]] if args.argv is None else ["openriff", *args.argv],
+        "settings": generation.settings,
+        "model": pipeline.fingerprint(),
+        "outputs": {
+            "stems": [p.name for p in stems],
+            "mixes": [p.name for p in mixes or []],
+            "mix_gains": gains or None,
+            "plot": plot.name if args.plot else None,
+            "sample_rate": rate,
+            "bits": args.bits,
+        },
+    }
+    text = json.dumps(record, indent=1, default=str) + "\n"
+    writers[sidecar] = lambda tmp: Path(tmp).write_text(text)
+    return write_together(writers)
+
+
+def _planned(args: argparse.Namespace, count: int) -> tuple[list[Path], list[Path], Path, Path]:
+    """Output paths of a single-file command, checked before any work."""
+    from openriff.pipeline.audio_io import check_outputs
+
+    out = _audio_path(args.out, "--out")
+    stems = _numbered(out, count)
+    mixes = [] if args.mix is None else _numbered(_audio_path(args.mix, "--mix"), count)
+    sidecar, plot = out.with_suffix(".json"), out.with_suffix(".png")
+    check_outputs([*stems, *mixes, sidecar, *([plot] if args.plot else [])], args.overwrite)
+    return stems, mixes, sidecar, plot
+
+
+def _report(paths: list[Path], generation: Any) -> int:
+    seconds = generation.audio.shape[-1] / generation.sample_rate
+    print(f"{len(paths)} files written ({seconds:.2f} s, seed {generation.settings['seed']}):")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``openriff generate``: a stem that fits the context."""
+    stems, mixes, sidecar, plot = _planned(args, args.candidates)
+    if args.mix is not None and args.context is None:
+        raise ValueError("--mix needs a --context to mix the stem with")
+    pipeline = _pipeline(args)
+    generation = pipeline.generate(
+        args.context, args.prompt, args.reference, duration=args.duration, **_options(args)
+    )
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    """``openriff inpaint``: regenerate (or extend) a time range of a stem."""
+    stems, mixes, sidecar, plot = _planned(args, args.candidates)
+    pipeline = _pipeline(args)
+    generation = pipeline.inpaint(
+        args.stem, args.start, args.end, args.context, args.prompt, args.reference,
+        **_options(args),
+    )  # fmt: skip
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def cmd_vary(args: argparse.Namespace) -> int:
+    """``openriff vary``: variations of a stem."""
+    stems, mixes, sidecar, plot = _planned(args, args.candidates)
+    pipeline = _pipeline(args)
+    generation = pipeline.vary(
+        args.stem, args.strength, args.context, args.prompt, args.reference, **_options(args)
+    )
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    """``openriff loop``: a seamless loop of N bars."""
+    stems, mixes, sidecar, plot = _planned(args, args.candidates)
+    pipeline = _pipeline(args)
+    generation = pipeline.loop(
+        args.bars, args.bpm, args.context, args.prompt, args.reference,
+        beats_per_bar=args.beats_per_bar, **_options(args),
+    )  # fmt: skip
+    context = None
+    if args.context is not None:  # the mix uses the part of the context the loop fits
+        from openriff.pipeline.audio_io import load_input
+
+        context = load_input(args.context, "context").numpy()[:, : generation.audio.shape[-1]]
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=context,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def _endpoint(prompt: str | None, reference: Path | None, which: str) -> Any:
+    if (prompt is None) == (reference is None):
+        raise ValueError(f"give exactly one of --{which}-prompt and --{which}-reference")
+    return prompt if prompt is not None else reference
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    """``openriff interpolate``: stems between two prompts or references."""
+    start = _endpoint(args.from_prompt, args.from_reference, "from")
+    end = _endpoint(args.to_prompt, args.to_reference, "to")
+    stems, mixes, sidecar, plot = _planned(args, args.points)
+    pipeline = _pipeline(args)
+    generation = pipeline.interpolate(
+        start, end, args.context, points=args.points, duration=args.duration, **_options(args)
+    )
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def cmd_song(args: argparse.Namespace) -> int:
+    """``openriff song``: one stem per prompt, each fitting the previous ones."""
+    from openriff.pipeline.audio_io import check_outputs
+
+    if not args.parts:
+        raise ValueError("song needs at least one --prompt or --reference")
+    folder = args.out
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder} is a file; song writes a folder")
+    suffix = f".{args.format}"
+    stems = [folder / f"part-{i}{suffix}" for i in range(1, len(args.parts) + 1)]
+    mixes, sidecar, plot = [folder / f"mix{suffix}"], folder / "song.json", folder / "song.png"
+    check_outputs([*stems, *mixes, sidecar, *([plot] if args.plot else [])], args.overwrite)
+    pipeline = _pipeline(args)
+    generation = pipeline.song(
+        [kind_value[1] for kind_value in args.parts], args.context, duration=args.duration,
+        **_options(args),
+    )  # fmt: skip
+    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=None,
+                   sidecar=sidecar, plot=plot)  # fmt: skip
+    return _report(paths, generation)
+
+
+def add_generation_commands(sub: Any) -> None:
+    """Add the generation commands to ``openriff``'s subparsers."""
+    p = sub.add_parser("generate", help="generate a stem that fits a context")
+    _conditioning_args(p, "the music to accompany (.wav/.flac/...)")
+    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    _output_args(p)
+    _sampling_args(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("inpaint", help="regenerate or extend a time range of a stem")
+    p.add_argument("--stem", type=Path, required=True, help="the stem to edit")
+    p.add_argument("--start", type=float, required=True, help="seconds (< 0: prepend)")
+    p.add_argument("--end", type=float, required=True, help="seconds (> length: extend)")
+    _conditioning_args(p, "the music the stem belongs to, covering the output")
+    _output_args(p)
+    _sampling_args(p)
+    p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("vary", help="variations of a stem")
+    p.add_argument("--stem", type=Path, required=True, help="the stem to vary")
+    p.add_argument("--strength", type=float, default=0.5, help="0 (same) to 1 (new)")
+    _conditioning_args(p, "the music the stem belongs to")
+    _output_args(p)
+    _sampling_args(p)
+    p.set_defaults(func=cmd_vary)
+
+    p = sub.add_parser("loop", help="a seamless loop of N bars at a tempo")
+    p.add_argument("--bars", type=int, default=4)
+    p.add_argument("--bpm", type=float, default=120.0)
+    p.add_argument("--beats-per-bar", type=int, default=4)
+    _conditioning_args(p, "a loop of the other instruments (its first bars are used)")
+    _output_args(p)
+    _sampling_args(p)
+    p.set_defaults(func=cmd_loop)
+
+    p = sub.add_parser("interpolate", help="stems between two prompts or references")
+    p.add_argument("--from-prompt", default=None)
+    p.add_argument("--from-reference", type=Path, default=None)
+    p.add_argument("--to-prompt", default=None)
+    p.add_argument("--to-reference", type=Path, default=None)
+    p.add_argument("--points", type=int, default=5, help="stems from start to end (>= 2)")
+    p.add_argument("--context", type=Path, default=None, help="the music to accompany")
+    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    _output_args(p)
+    _sampling_args(p, candidates=False)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("song", help="a whole song, one stem per prompt or reference")
+    p.add_argument("--prompt", dest="parts", action="append", type=lambda s: ("prompt", s),
+                   help="a part described in text (repeat; order kept)")  # fmt: skip
+    p.add_argument("--reference", dest="parts", action="append",
+                   type=lambda s: ("reference", Path(s)),
+                   help="a part given by a recording (repeat; order kept)")  # fmt: skip
+    p.add_argument("--context", type=Path, default=None, help="music to start from")
+    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", default="wav", choices=("wav", "flac"))
+    _sampling_args(p, candidates=False)
+    p.set_defaults(func=cmd_song)
