@@ -786,6 +786,7 @@ class AccompanimentPipeline:
             job, "loop", bars=bars, bpm=bpm, beats_per_bar=beats_per_bar, prompt=prompt,
             reference=_describe(reference), context=_describe(context),
             duration=length / SAMPLE_RATE, latent_frames=frames,
+            pitch_shift_cents=1200 * math.log2(period / length),
         )  # fmt: skip
         return Generation(audio.astype(np.float32), SAMPLE_RATE, settings, _stack(channels))
 
