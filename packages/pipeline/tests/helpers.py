@@ -31,21 +31,24 @@ def prepare_args(songs: Path, out: Path, *extra: str, codec: Path | None = None)
     return ["prepare", "--data", str(songs), "--out", str(out), *codec_args, *extra]
 
 
-def random_codec(folder: Path, seed: int = 0) -> Path:
+def random_codec(folder: Path, seed: int = 0, channels: int = 1) -> Path:
     """A ``diffariff-tiny`` checkpoint with every weight random (none zero-initialised).
 
     An untrained preset's decoder ignores its latents (its zero-initialised layers cut
     them off), so audio-level checks of inpainting need this one, whose decoding depends
-    on the latents.
+    on the latents. ``channels=2`` makes a stereo codec.
     """
+    import dataclasses
+
     import torch
 
-    from openriff.cae import from_preset
+    from openriff.cae import PRESETS, build
     from openriff.cae.checkpoint import save_pretrained
 
+    kind, config = PRESETS["diffariff-tiny"]
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = from_preset("diffariff-tiny").eval()
+        model = build(kind, dataclasses.replace(config, channels=channels)).eval()
         with torch.no_grad():
             for param in model.parameters():
                 if not param.any():

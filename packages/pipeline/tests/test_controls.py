@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import random_codec
 
+from openriff.cae import from_pretrained
+from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.generate import AccompanimentPipeline
 
 RATE = 48_000
@@ -123,9 +126,16 @@ def test_loops_are_seamless(pipeline: AccompanimentPipeline, bars: int, bpm: flo
         assert joint <= np.percentile(energy, 99.5)
 
 
-def test_loop_with_context_and_bad_input(pipeline: AccompanimentPipeline) -> None:
+def test_loop_with_context_tempo_and_bad_input(pipeline: AccompanimentPipeline) -> None:
     out = pipeline.loop(1, 120.0, tone(3.0, 220.0), prompt="drums", steps=2, seed=0)
     assert out.audio.shape == (1, 2, RATE * 2)
+    # 2 s is 23.4 latent frames: 23 frames, resampled (-32.6 cents), or kept (122.3 bpm).
+    assert out.settings["pitch_shift_cents"] == pytest.approx(1200 * np.log2(23 * 4096 / 96000))
+    kept = pipeline.loop(1, 120.0, steps=2, seed=0, exact_tempo=False)
+    assert kept.audio.shape == (1, 2, 23 * 4096)
+    assert kept.settings["pitch_shift_cents"] == 0.0
+    assert kept.settings["loop_bpm"] == pytest.approx(120.0 * 96000 / (23 * 4096))
+    assert seam(kept.audio[0, 0])[0] <= seam(kept.audio[0, 0])[1]
     with pytest.raises(ValueError, match="shorter than the loop"):
         pipeline.loop(2, 120.0, tone(1.0), steps=2)
     with pytest.raises(ValueError, match="bpm"):
@@ -196,3 +206,19 @@ def test_whole_song_mode(pipeline: AccompanimentPipeline, tmp_path: Path) -> Non
     )
     with pytest.raises(ValueError, match="at least one"):
         pipeline.song([], duration=1.0)
+
+
+def test_stereo_codec_gives_true_stereo(bundle: Path, tmp_path: Path) -> None:
+    model = AccompanimentModel.load(bundle)
+    model.codec = from_pretrained(random_codec(tmp_path / "stereo", channels=2))
+    pipeline = AccompanimentPipeline(model)
+    context = np.stack([tone(1.0, 220.0), tone(1.0, 330.0)])  # (2, S)
+    out = pipeline.generate(context, steps=2, seed=0)
+    assert out.audio.shape == (1, 2, RATE)
+    assert out.latents is not None
+    assert out.latents.shape[1] == 1  # one latent sequence, decoded to two channels
+    assert out.settings["stereo_width"] is None
+    assert not np.allclose(out.audio[0, 0], out.audio[0, 1])
+    edited = pipeline.inpaint(out.audio[0], 0.2, 0.5, context, steps=2, seed=0)
+    assert edited.audio.shape == (1, 2, RATE)
+    assert pipeline.loop(1, 120.0, steps=2, seed=0).audio.shape == (1, 2, 2 * RATE)

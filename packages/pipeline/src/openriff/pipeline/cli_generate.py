@@ -231,7 +231,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     generation = pipeline.loop(
         args.bars, args.bpm, args.context, args.prompt, args.reference,
-        beats_per_bar=args.beats_per_bar, **_options(args),
+        beats_per_bar=args.beats_per_bar, exact_tempo=not args.keep_pitch, **_options(args),
     )  # fmt: skip
     context = None
     if args.context is not None:  # the mix uses the part of the context the loop fits
@@ -316,6 +316,11 @@ def add_generation_commands(sub: Any) -> None:
     p.add_argument("--bars", type=int, default=4)
     p.add_argument("--bpm", type=float, default=120.0)
     p.add_argument("--beats-per-bar", type=int, default=4)
+    p.add_argument(
+        "--keep-pitch",
+        action="store_true",
+        help="do not resample to the exact tempo (the sidecar gives the loop's bpm)",
+    )
     _conditioning_args(p, "a loop of the other instruments (its first bars are used)")
     _output_args(p)
     _sampling_args(p)

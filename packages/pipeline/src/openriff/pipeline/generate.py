@@ -724,10 +724,16 @@ class AccompanimentPipeline:
         reference: Any = None,
         *,
         beats_per_bar: int = 4,
+        exact_tempo: bool = True,
         sample_rate: int = SAMPLE_RATE,
         **options: Any,
     ) -> Generation:
         """A seamless loop of ``bars`` bars at ``bpm``: played repeatedly, it has no seam.
+
+        The loop is made on the latent grid (a whole number of frames) and then resampled
+        to the bars' exact length, which shifts the pitch by at most half a frame over the
+        loop's length (``settings["pitch_shift_cents"]``). With ``exact_tempo=False`` it is
+        not resampled: the pitch is untouched and the tempo is ``settings["loop_bpm"]``.
 
         Args:
             bars: loop length in bars.
@@ -737,11 +743,13 @@ class AccompanimentPipeline:
             prompt: text for the CLAP condition.
             reference: a recording for the CLAP condition.
             beats_per_bar: beats in a bar.
+            exact_tempo: resample to the exact length of the bars (else keep the pitch).
             sample_rate: rate of array inputs.
             **options: any :class:`Sampling` option.
 
         Returns:
-            stems of exactly ``round(bars * beats_per_bar * 60 / bpm * 48000)`` samples.
+            stems of exactly ``round(bars * beats_per_bar * 60 / bpm * 48000)`` samples
+            (``exact_tempo``), else of a whole number of latent frames.
         """
         opts = self._options(options)
         if bars < 1 or beats_per_bar < 1:
@@ -781,12 +789,14 @@ class AccompanimentPipeline:
         cycle[..., period - fade :] = (1 - ramp) * cycle[..., period - fade :] + ramp * y[
             ..., period - fade : period
         ]
-        audio = np.stack([_resample_periodic(c, period, length) for c in cycle])
+        target = length if exact_tempo else period
+        audio = np.stack([_resample_periodic(c, period, target) for c in cycle])
         settings = self._settings(
             job, "loop", bars=bars, bpm=bpm, beats_per_bar=beats_per_bar, prompt=prompt,
             reference=_describe(reference), context=_describe(context),
-            duration=length / SAMPLE_RATE, latent_frames=frames,
-            pitch_shift_cents=1200 * math.log2(period / length),
+            duration=target / SAMPLE_RATE, latent_frames=frames, exact_tempo=exact_tempo,
+            pitch_shift_cents=1200 * math.log2(period / target),
+            loop_bpm=bpm * length / target,
         )  # fmt: skip
         return Generation(audio.astype(np.float32), SAMPLE_RATE, settings, _stack(channels))
 
