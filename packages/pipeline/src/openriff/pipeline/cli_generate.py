@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def _write(
     stems: list[Path],
     *,
     mixes: list[Path] | None = None,
-    context: Any = None,
+    context: Path | None = None,
     sidecar: Path,
     plot: Path,
 ) -> list[Path]:
@@ -129,9 +130,9 @@ def _write(
     writers: dict[Path, Any] = {}
     for path, audio in zip(stems, generation.audio, strict=True):
         writers[path] = audio_writer(audio, rate, args.bits)
-    context_wave = context
-    if isinstance(context, Path):
-        context_wave = load_input(context, "context").numpy()
+    context_wave = None
+    if context is not None:  # mixed over the stem's length (a loop uses its first bars)
+        context_wave = load_input(context, "context").numpy()[:, : generation.audio.shape[-1]]
     gains = []
     if generation.mix is not None:  # a song: the pipeline mixed it
         writers[(mixes or [])[0]] = audio_writer(generation.mix, rate, args.bits)
@@ -186,61 +187,46 @@ def _report(paths: list[Path], generation: Any) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    """``openriff generate``: a stem that fits the context."""
-    stems, mixes, sidecar, plot = _planned(args, args.candidates)
-    if args.mix is not None and args.context is None:
-        raise ValueError("--mix needs a --context to mix the stem with")
+def _run(args: argparse.Namespace, count: int, make: Callable[[Any], Any]) -> int:
+    """Plan and check the outputs, load the model, generate with ``make``, write."""
+    stems, mixes, sidecar, plot = _planned(args, count)
     pipeline = _pipeline(args)
-    generation = pipeline.generate(
-        args.context, args.prompt, args.reference, duration=args.duration, **_options(args)
-    )
+    generation = make(pipeline)
     paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
                    sidecar=sidecar, plot=plot)  # fmt: skip
     return _report(paths, generation)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``openriff generate``: a stem that fits the context."""
+    if args.mix is not None and args.context is None:
+        raise ValueError("--mix needs a --context to mix the stem with")
+    return _run(args, args.candidates, lambda pipeline: pipeline.generate(
+        args.context, args.prompt, args.reference, duration=args.duration, **_options(args),
+    ))  # fmt: skip
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     """``openriff inpaint``: regenerate (or extend) a time range of a stem."""
-    stems, mixes, sidecar, plot = _planned(args, args.candidates)
-    pipeline = _pipeline(args)
-    generation = pipeline.inpaint(
+    return _run(args, args.candidates, lambda pipeline: pipeline.inpaint(
         args.stem, args.start, args.end, args.context, args.prompt, args.reference,
         **_options(args),
-    )  # fmt: skip
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
-    return _report(paths, generation)
+    ))  # fmt: skip
 
 
 def cmd_vary(args: argparse.Namespace) -> int:
     """``openriff vary``: variations of a stem."""
-    stems, mixes, sidecar, plot = _planned(args, args.candidates)
-    pipeline = _pipeline(args)
-    generation = pipeline.vary(
-        args.stem, args.strength, args.context, args.prompt, args.reference, **_options(args)
-    )
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
-    return _report(paths, generation)
+    return _run(args, args.candidates, lambda pipeline: pipeline.vary(
+        args.stem, args.strength, args.context, args.prompt, args.reference, **_options(args),
+    ))  # fmt: skip
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
     """``openriff loop``: a seamless loop of N bars."""
-    stems, mixes, sidecar, plot = _planned(args, args.candidates)
-    pipeline = _pipeline(args)
-    generation = pipeline.loop(
+    return _run(args, args.candidates, lambda pipeline: pipeline.loop(
         args.bars, args.bpm, args.context, args.prompt, args.reference,
         beats_per_bar=args.beats_per_bar, exact_tempo=not args.keep_pitch, **_options(args),
-    )  # fmt: skip
-    context = None
-    if args.context is not None:  # the mix uses the part of the context the loop fits
-        from openriff.pipeline.audio_io import load_input
-
-        context = load_input(args.context, "context").numpy()[:, : generation.audio.shape[-1]]
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=context,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
-    return _report(paths, generation)
+    ))  # fmt: skip
 
 
 def _endpoint(prompt: str | None, reference: Path | None, which: str) -> Any:
@@ -253,14 +239,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     """``openriff interpolate``: stems between two prompts or references."""
     start = _endpoint(args.from_prompt, args.from_reference, "from")
     end = _endpoint(args.to_prompt, args.to_reference, "to")
-    stems, mixes, sidecar, plot = _planned(args, args.points)
-    pipeline = _pipeline(args)
-    generation = pipeline.interpolate(
-        start, end, args.context, points=args.points, duration=args.duration, **_options(args)
-    )
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
-    return _report(paths, generation)
+    return _run(args, args.points, lambda pipeline: pipeline.interpolate(
+        start, end, args.context, points=args.points, duration=args.duration,
+        **_options(args),
+    ))  # fmt: skip
 
 
 def cmd_song(args: argparse.Namespace) -> int:

@@ -384,9 +384,9 @@ class AccompanimentPipeline:
         starts = [*range(0, frames - window, hop), frames - window]
         return [(lo, lo + window) for lo in starts]
 
-    def _work(self, job: _Job, frames: int, known: Tensor | None, loop: bool) -> int:
+    def _work(self, job: _Job, frames: int, mask: Tensor | None, loop: bool) -> int:
         """Sampler steps of one channel pass (windows whose frames are all known skip)."""
-        fixed = torch.zeros(frames, dtype=torch.bool) if known is None else known.cpu()
+        fixed = torch.zeros(frames, dtype=torch.bool) if mask is None else mask.cpu()
         done, count = 0, 0
         for lo, hi in self._spans(frames, loop):
             mask = fixed[lo:hi].clone()
