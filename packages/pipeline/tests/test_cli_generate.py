@@ -185,3 +185,21 @@ def test_bad_input_gives_one_message_and_writes_nothing(
     assert existing.read_bytes() == before
     assert main([*gen, *b, "--context", ctx, "--out", str(existing), "--overwrite"]) == 0
     assert existing.read_bytes() != before
+
+
+def test_demo_accompanies_a_synthetic_song(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--bundle", str(bundle), "--out", str(out), "--bars", "2", "--steps", "2"]
+    assert main([*args, "--quiet"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["context.wav", "demo.json", "mix.wav", "spectrograms.png", "stem.wav"]
+    context, rate = sf.read(out / "context.wav")
+    stem = sf.read(out / "stem.wav")[0]
+    record = json.loads((out / "demo.json").read_text())
+    song = record["song"]
+    assert rate == RATE
+    assert len(context) == len(stem) == round(song["bars"] * 4 * 60 / song["tempo"] * RATE)
+    expected = (context[:, None] + stem) * record["mix_gain"]
+    np.testing.assert_allclose(sf.read(out / "mix.wav")[0], expected, atol=1e-4)
+    assert record["settings"]["seed"] == 0
+    assert main([*args, "--quiet"]) == 2  # outputs exist
