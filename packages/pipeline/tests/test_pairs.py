@@ -46,6 +46,16 @@ def test_pair_invariants(songs: list[Song]) -> None:
     assert len({p.target for p in pairs}) >= 4  # targets vary across stems
 
 
+def test_targets_restrict_the_instrument(songs: list[Song]) -> None:
+    config = PairConfig(window=2 * RATE, hop=RATE // 2, reference=RATE, targets=("bass",))
+    rng = np.random.default_rng(0)
+    pairs = [p for song in songs for p in sample_pairs(song, load_stems(song), config, rng)]
+    assert len(pairs) > 20
+    assert {p.instrument for p in pairs} == {"bass"}
+    assert all("bass" not in p.context for p in pairs)
+    assert max(len(p.context) for p in pairs) >= 4  # the context still mixes the others
+
+
 def test_pairs_are_reproducible_and_seed_dependent(songs: list[Song]) -> None:
     assert all_pairs(songs, seed=1) == all_pairs(songs, seed=1)
     assert all_pairs(songs, seed=1) != all_pairs(songs, seed=2)

@@ -64,6 +64,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         window=args.window_latents * hop,
         hop=int(args.hop_seconds * 48_000),
         reference=int(args.reference_seconds * 48_000),
+        targets=tuple(args.target),
     )
     config = PrepareConfig(
         data=str(args.data),
@@ -216,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop-seconds", type=float, default=3.0)
     p.add_argument("--reference-seconds", type=float, default=10.0)
     p.add_argument("--validation", type=float, default=0.1, help="share of songs held out")
+    p.add_argument(
+        "--target", action="append", default=[],
+        help="instrument a target may be (repeat; default: any non-vocal stem)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")

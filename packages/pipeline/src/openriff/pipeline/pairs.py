@@ -39,6 +39,8 @@ class PairConfig:
         reference: CLAP reference length in samples (10 s).
         p_no_context: probability of an empty context.
         silence_db: a stem is silent in a segment whose RMS is below this (dBFS).
+        targets: instruments a target may be (e.g. ``("bass",)`` for a bass model, as in
+            the bass-accompaniment paper); empty: any non-vocal stem.
     """
 
     window: int = 120 * 4096
@@ -46,6 +48,7 @@ class PairConfig:
     reference: int = 10 * SAMPLE_RATE
     p_no_context: float = 0.1
     silence_db: float = -50.0
+    targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.hop < 1 or self.reference < 1:
@@ -101,7 +104,9 @@ def sample_pairs(
         eligible = [
             name
             for name, stem in stems.items()
-            if not stem.vocal and _audible(waves[name][start:stop], config.silence_db)
+            if not stem.vocal
+            and (not config.targets or stem.instrument in config.targets)
+            and _audible(waves[name][start:stop], config.silence_db)
         ]
         if not eligible:
             continue
