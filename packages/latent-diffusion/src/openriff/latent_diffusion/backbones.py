@@ -25,6 +25,16 @@ BACKBONES: dict[str, tuple[type[nn.Module], type, dict[str, Any]]] = {
             # Diff-A-Riff 4.2.2: 512 base channels, 4 levels, attention at the
             # penultimate resolution; ~440 M parameters (500 M less the 58 M CAE).
             "diffariff": UNet1dConfig(),
+            # OpenRiff's default model (pipeline issue 9): ~4.7 M parameters with 64
+            # latent and context channels, small enough for a 2-core CPU demo.
+            "small": UNet1dConfig(
+                base_channels=64,
+                multipliers=(1, 2, 2, 2),
+                blocks=2,
+                heads=4,
+                noise_dim=128,
+                emb_dim=256,
+            ),
             "tiny": UNet1dConfig(
                 context_channels=8,
                 channels=8,

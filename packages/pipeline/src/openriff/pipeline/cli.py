@@ -7,6 +7,7 @@
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
     openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
     openriff train bridge --data PREPARED --out RUN [--clap CLAP.pt] [--bundle RUN/bundle]
+    openriff train recipe --run RUN [--recipe R.json] [--set codec.steps=100] [--install DIR]
     openriff generate | inpaint | vary | loop | interpolate | song ...  (see cli_generate)
     openriff evaluate synthetic [--bundle DIR] [--songs 8] [--target bass] [--json REPORT]
 
@@ -159,6 +160,18 @@ def cmd_train_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_recipe(args: argparse.Namespace) -> int:
+    """Run a whole training recipe (``train recipe``), resuming finished stages."""
+    from openriff.pipeline.bundle import DEFAULT_BUNDLE
+    from openriff.pipeline.recipe import load_recipe, parse_overrides, run_recipe
+
+    recipe = load_recipe(args.recipe, parse_overrides(args.set))
+    install = DEFAULT_BUNDLE if args.install_default else args.install
+    bundle = run_recipe(recipe, args.run, device=args.device, install=install, quiet=args.quiet)
+    print(f"bundle -> {bundle}")
+    return 0
+
+
 def cmd_evaluate_synthetic(args: argparse.Namespace) -> int:
     """Score a bundle's accompaniments of held-out synthetic songs (``evaluate synthetic``)."""
     import json
@@ -233,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         default="tiny-unet",
-        help="diffariff-unet, dit, consistency-dit, tiny-unet, tiny-dit",
+        help="diffariff-unet, dit, consistency-dit, small-unet, tiny-unet, tiny-dit",
     )
     _training_args(p)
     p.set_defaults(func=cmd_train_ldm)
@@ -247,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, default=None, help="add the bridge to this bundle")
     _training_args(p)
     p.set_defaults(func=cmd_train_bridge)
+
+    p = train.add_parser("recipe", help="run a whole training recipe (default: the default model)")
+    p.add_argument("--recipe", type=Path, default=None, help="recipe JSON (default: shipped)")
+    p.add_argument("--run", type=Path, required=True, help="run folder (resumed)")
+    p.add_argument("--set", action="append", default=[], help="KEY=VALUE, e.g. codec.steps=100")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--install", type=Path, default=None, help="write the bundle here")
+    where.add_argument(
+        "--install-default", action="store_true",
+        help="write the bundle where openriff looks for its default model",
+    )  # fmt: skip
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_recipe)
     add_generation_commands(sub)
 
     evaluate = sub.add_parser("evaluate", help="evaluation").add_subparsers(

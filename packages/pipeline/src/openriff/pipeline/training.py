@@ -27,6 +27,7 @@ MODEL_PRESETS: dict[str, tuple[str, str, str]] = {
     "diffariff-unet": ("unet1d", "diffariff", "edm"),
     "dit": ("dit", "paper", "edm"),
     "consistency-dit": ("dit", "paper", "consistency"),
+    "small-unet": ("unet1d", "small", "edm"),
     "tiny-unet": ("unet1d", "tiny", "edm"),
     "tiny-dit": ("dit", "tiny", "edm"),
 }

@@ -1,0 +1,209 @@
+"""Training recipes: one JSON file that reproduces a whole model bundle.
+
+A recipe names every setting of the five stages that make OpenRiff's default model, and
+:func:`run_recipe` runs them as the documented commands, each resumable:
+
+1. ``openriff data synth``: the synthetic multitrack songs;
+2. ``openriff-cae train``: the codec, on every stem of those songs;
+3. ``openriff prepare``: latent shards (CLAP-free), targets restricted as the recipe says;
+4. ``openriff train ldm``: the denoiser, which writes the bundle;
+5. slimming: the bundle keeps only the weights inference loads (the EMA weights, as
+   ``model.safetensors``), the recipe and the run's log, and must fit the size budget.
+
+``recipe-log.json`` in the run folder records each stage's command, wall time and the
+hardware (device name, CPU count, torch version), so the closing numbers of a training run
+come with how they were made. The default recipe ships with the package
+(``openriff/pipeline/recipes/default.json``); ``--set key=value`` changes a setting
+(e.g. ``--set codec.steps=100`` for a quick run).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.json"
+STAGES = ("data", "codec", "prepare", "ldm", "bundle")
+
+
+def load_recipe(
+    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A recipe (the default one without ``path``) with dotted-key ``overrides`` applied."""
+    source = Path(path) if path is not None else DEFAULT_RECIPE
+    if not source.is_file():
+        raise FileNotFoundError(f"no recipe at {source}")
+    recipe: dict[str, Any] = json.loads(source.read_text())
+    for stage in STAGES[:-1]:
+        if stage not in recipe:
+            raise ValueError(f"{source}: the recipe has no {stage!r} section")
+    recipe = copy.deepcopy(recipe)
+    for key, value in (overrides or {}).items():
+        parts = key.split(".")
+        node = recipe
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"--set {key}: {part!r} is not a section of the recipe")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ValueError(f"--set {key}: the recipe has no setting {parts[-1]!r} there")
+        node[parts[-1]] = value
+    return recipe
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["codec.steps=100", 'prepare.targets=["bass"]']`` -> dotted keys and JSON values."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw  # a bare string
+    return out
+
+
+def hardware(device: str) -> dict[str, Any]:
+    """What a run ran on."""
+    import torch
+
+    info: dict[str, Any] = {
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _call(stage: str, argv: list[str]) -> None:
+    if stage == "codec":
+        from openriff.cae.cli import main as cae_main
+
+        code = cae_main(argv)
+        label = "openriff-cae"
+    else:
+        from openriff.pipeline.cli import main
+
+        code = main(argv)
+        label = "openriff"
+    if code != 0:
+        raise ValueError(f"recipe stage {stage!r} failed (above): {label} {' '.join(argv)}")
+
+
+def stage_commands(
+    recipe: dict[str, Any], run: Path, device: str, quiet: bool
+) -> dict[str, list[str]]:
+    """The command line of every training stage (``openriff``/``openriff-cae`` arguments)."""
+    data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
+    q = ["--quiet"] if quiet else []
+    prepare = [
+        "prepare", "--data", str(run / "data"), "--out", str(run / "prepared"),
+        "--codec", str(run / "codec" / "final"), "--window-latents", str(prep["window_latents"]),
+        "--hop-seconds", str(prep["hop_seconds"]), "--validation", str(prep["validation"]),
+        "--seed", str(prep["seed"]), "--device", device, *q,
+    ]  # fmt: skip
+    for target in prep.get("targets", []):
+        prepare += ["--target", target]
+    run.mkdir(parents=True, exist_ok=True)
+    settings = run / "ldm-settings.json"
+    settings.write_text(json.dumps(ldm["settings"], indent=1) + "\n")
+    return {
+        "data": [
+            "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
+            "--seed", str(data["seed"]), "--out", str(run / "data"),
+        ],
+        "codec": [
+            "train", "--data", str(run / "data"), "--out", str(run / "codec"),
+            "--preset", codec["preset"], "--steps", str(codec["steps"]),
+            "--batch-size", str(codec["batch_size"]), "--lr", str(codec["lr"]),
+            "--warmup-steps", str(codec["warmup_steps"]), "--seed", str(codec["seed"]),
+            "--device", device, *q,
+        ],
+        "prepare": prepare,
+        "ldm": [
+            "train", "ldm", "--data", str(run / "prepared"), "--out", str(run / "ldm"),
+            "--preset", ldm["preset"], "--config", str(settings), "--device", device, *q,
+        ],
+    }  # fmt: skip
+
+
+def slim_bundle(bundle: Path, target: Path, extras: dict[str, Path], max_megabytes: float) -> Path:
+    """Copy ``bundle`` to ``target`` with only the weights inference loads, plus ``extras``.
+
+    Each checkpoint folder keeps its EMA weights (when it has them) as
+    ``model.safetensors``. Raises ``ValueError`` when the result exceeds the budget.
+    """
+    from openriff.latent_diffusion.checkpoint import atomic_directory
+
+    with atomic_directory(target) as tmp:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True)
+        for folder in [p for p in tmp.iterdir() if p.is_dir()]:
+            ema = folder / "ema.safetensors"
+            if ema.is_file():
+                os.replace(ema, folder / "model.safetensors")
+        for name, path in extras.items():
+            shutil.copy2(path, tmp / name)
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20
+        if size > max_megabytes:
+            raise ValueError(f"the bundle is {size:.1f} MB, over the {max_megabytes} MB budget")
+    return target
+
+
+def run_recipe(
+    recipe: dict[str, Any],
+    run: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    install: str | os.PathLike[str] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Run every stage (resuming finished work); returns the slimmed bundle folder.
+
+    Args:
+        recipe: a loaded recipe (:func:`load_recipe`).
+        run: the run folder (every stage's outputs, ``recipe-log.json``).
+        device: ``cpu`` or ``cuda``.
+        install: where to put the slimmed bundle (default: ``run/default-bundle``); an
+            existing bundle there is replaced.
+        quiet: no progress bars.
+    """
+    root = Path(run)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
+    log_path = root / "recipe-log.json"
+    log: dict[str, Any] = json.loads(log_path.read_text()) if log_path.is_file() else {}
+    log.setdefault("runs", []).append({"hardware": hardware(device), "stages": []})
+    commands = stage_commands(recipe, root, device, quiet)
+    for stage in STAGES[:-1]:
+        argv = commands[stage]
+        started = time.time()
+        _call(stage, argv)
+        program = "openriff-cae" if stage == "codec" else "openriff"
+        log["runs"][-1]["stages"].append(
+            {
+                "stage": stage,
+                "command": [program, *argv],
+                "seconds": round(time.time() - started, 1),
+            }
+        )
+        log_path.write_text(json.dumps(log, indent=1) + "\n")
+    target = Path(install) if install is not None else root / "default-bundle"
+    if target.exists():
+        shutil.rmtree(target)
+    extras = {"recipe.json": root / "recipe.json", "recipe-log.json": log_path}
+    return slim_bundle(
+        root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"])
+    )

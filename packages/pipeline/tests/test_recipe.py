@@ -1,0 +1,84 @@
+"""The default-model recipe, shrunk with ``--set``: every stage runs, resumes, and leaves a
+slim bundle that generates."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from openriff.pipeline.cli import main
+from openriff.pipeline.generate import AccompanimentPipeline
+from openriff.pipeline.recipe import DEFAULT_RECIPE, load_recipe
+
+SMALL = {
+    "data.songs": 3, "data.bars": 2, "codec.steps": 2, "codec.batch_size": 2,
+    "codec.warmup_steps": 1, "prepare.window_latents": 8, "prepare.hop_seconds": 0.5,
+    "prepare.validation": 0, "ldm.preset": "tiny-unet", "ldm.settings.steps": 2,
+    "ldm.settings.batch_size": 2, "ldm.settings.warmup_steps": 1,
+    "ldm.settings.checkpoint_every": 2,
+}  # fmt: skip
+
+
+def sets() -> list[str]:
+    return [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+
+
+def test_default_recipe_is_complete() -> None:
+    recipe = load_recipe()
+    assert recipe["prepare"]["targets"] == ["bass"]
+    assert recipe["ldm"]["preset"] == "small-unet"
+    assert recipe["max_bundle_megabytes"] == 50
+    assert DEFAULT_RECIPE.is_file()
+    with pytest.raises(ValueError, match="no setting 'stepz'"):
+        load_recipe(overrides={"codec.stepz": 1})
+    with pytest.raises(ValueError, match="not a section"):
+        load_recipe(overrides={"nothing.steps": 1})
+
+
+def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    args = ["train", "recipe", "--run", str(run), "--install", str(bundle), *sets(), "--quiet"]
+    assert main(args) == 0
+    files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
+    assert files == [
+        "bundle.json", "codec/config.json", "codec/model.safetensors", "denoiser/config.json",
+        "denoiser/model.safetensors", "recipe-log.json", "recipe.json",
+    ]  # fmt: skip
+    # The shipped weights are the EMA weights of both runs.
+    for shipped, trained in (
+        (bundle / "codec", run / "codec" / "final"),
+        (bundle / "denoiser", run / "ldm" / "final"),
+    ):
+        a = load_file(str(shipped / "model.safetensors"))
+        b = load_file(str(trained / "ema.safetensors"))
+        assert a.keys() == b.keys()
+        assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    log = json.loads((bundle / "recipe-log.json").read_text())
+    stages = log["runs"][0]["stages"]
+    assert [s["stage"] for s in stages] == ["data", "codec", "prepare", "ldm"]
+    assert stages[2]["command"][:2] == ["openriff", "prepare"]
+    assert "--target" in stages[2]["command"]
+    assert log["runs"][0]["hardware"]["cpu_count"] >= 1
+    recorded = json.loads((bundle / "recipe.json").read_text())
+    assert recorded["codec"]["steps"] == 2
+    info = json.loads((bundle / "bundle.json").read_text())
+    assert info["provenance"]["prepare"]["config"]["pairs"]["targets"] == ["bass"]
+    out = AccompanimentPipeline.from_pretrained(bundle).generate(duration=0.5, steps=2, seed=0)
+    assert out.audio.shape == (1, 2, 24_000)
+    # A second run resumes every stage (nothing retrained) and rewrites the bundle.
+    def state() -> tuple[bytes, bytes, list[str]]:
+        codec = run / "codec"
+        weights = (codec / "final" / "ema.safetensors").read_bytes()
+        return weights, (codec / "log.jsonl").read_bytes(), sorted(os.listdir(codec / "checkpoints"))
+
+    before = state()
+    assert main(args) == 0
+    assert state() == before
+    assert len(json.loads((bundle / "recipe-log.json").read_text())["runs"]) == 2
+    # Over the size budget: refused, and the installed bundle is not left half-written.
+    over = ["--set", "max_bundle_megabytes=0.5"]
+    assert main([*args[:4], "--install", str(tmp_path / "big"), *sets(), *over, "--quiet"]) == 2
+    assert not (tmp_path / "big").exists()
