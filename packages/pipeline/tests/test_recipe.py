@@ -68,11 +68,13 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     assert info["provenance"]["prepare"]["config"]["pairs"]["targets"] == ["bass"]
     out = AccompanimentPipeline.from_pretrained(bundle).generate(duration=0.5, steps=2, seed=0)
     assert out.audio.shape == (1, 2, 24_000)
+
     # A second run resumes every stage (nothing retrained) and rewrites the bundle.
     def state() -> tuple[bytes, bytes, list[str]]:
         codec = run / "codec"
         weights = (codec / "final" / "ema.safetensors").read_bytes()
-        return weights, (codec / "log.jsonl").read_bytes(), sorted(os.listdir(codec / "checkpoints"))
+        saved = sorted(os.listdir(codec / "checkpoints"))
+        return weights, (codec / "log.jsonl").read_bytes(), saved
 
     before = state()
     assert main(args) == 0
