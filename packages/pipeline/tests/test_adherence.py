@@ -104,10 +104,14 @@ def test_evaluate_synthetic_on_a_tiny_bundle(bundle: Path, tmp_path: Path, capsy
     summary = report["summary"]
     for metric in ("harmonic_fit", "rhythmic_fit"):
         assert summary[metric]["true"]["mean"] > summary[metric]["other"]["mean"] + 0.3
-        generated = [row["generated"][metric] for row in report["songs"]]
-        assert all(np.isnan(v) or 0.0 <= v <= 1.0 for v in generated)
+        for source in ("generated", "codec"):
+            values = [row[source][metric] for row in report["songs"]]
+            assert all(np.isnan(v) or 0.0 <= v <= 1.0 for v in values)
     assert 0.0 <= report["apa"] <= 1.0
-    assert "harmonic fit" in format_report(report)
+    assert "codec round trip" in format_report(report)
+    # The round trip is the codec's: decoding the true stem's latents with the same seed.
+    song_seed = report["songs"][0]["seed"]
+    assert song_seed == config.first_seed
     with pytest.raises(ValueError, match="songs must be"):
         replace(config, songs=1)
     out = tmp_path / "report.json"

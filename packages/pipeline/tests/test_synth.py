@@ -92,5 +92,13 @@ def test_dataset_layout_and_cli(tmp_path: Path) -> None:
     assert (folders[0] / "song.json").stat().st_mtime_ns == written
     assert (out / "song_0009" / "song.json").is_file()
     assert not any(p.name.startswith(".") for p in out.iterdir())
+    # Several processes write the same files as one.
+    parallel = tmp_path / "parallel"
+    synth_dataset(parallel, 3, seed=7, bars=2, workers=2)
+    for folder in folders[:3]:
+        for file in sorted(folder.iterdir()):
+            assert (parallel / folder.name / file.name).read_bytes() == file.read_bytes()
+    with pytest.raises(ValueError, match="workers"):
+        synth_dataset(parallel, 1, workers=0)
     with pytest.raises(ValueError, match="bars"):
         synth_song(0, bars=0)

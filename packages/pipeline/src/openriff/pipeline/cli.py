@@ -31,7 +31,9 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     """Write synthetic multitrack songs in the generic layout (``data synth``)."""
     from openriff.pipeline.synth import synth_dataset
 
-    folders = synth_dataset(args.out, args.songs, seed=args.seed, bars=args.bars)
+    folders = synth_dataset(
+        args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
+    )
     print(f"{len(folders)} songs in {args.out}")
     return 0
 
@@ -215,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first song")
     p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
+    p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
     p.set_defaults(func=cmd_data_synth)
 
     p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")

@@ -237,6 +237,16 @@ class AccompanimentPipeline:
             info["sha256"] = digest.hexdigest()
         return info
 
+    def round_trip(self, audio: Any, *, seed: int = 0, sample_rate: int = SAMPLE_RATE) -> Any:
+        """``audio`` through the bundle's codec, as ``[C_codec, S]`` at 48 kHz.
+
+        Decoded with the noise a generation with ``seed`` uses, so it is what a denoiser
+        that found the audio's own latents would give.
+        """
+        wave = load_input(audio, "audio", sample_rate)
+        latents = self._encode(wave)
+        return _numpy(self._decode([latents], int(wave.shape[-1]), seed))[0]
+
     # Inputs ------------------------------------------------------------------------------
 
     def _encode(self, wave: Tensor) -> Tensor:

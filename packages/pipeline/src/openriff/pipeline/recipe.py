@@ -124,6 +124,7 @@ def stage_commands(
         "data": [
             "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
             "--seed", str(data["seed"]), "--out", str(run / "data"),
+            "--workers", str(data.get("workers") or os.cpu_count() or 1),
         ],
         "codec": [
             "train", "--data", str(run / "data"), "--out", str(run / "codec"),

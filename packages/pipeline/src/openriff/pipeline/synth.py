@@ -406,18 +406,35 @@ def write_song(song: SynthSong, folder: str | os.PathLike[str]) -> Path:
     return target
 
 
+def _write_one(job: tuple[int, int, Path]) -> None:
+    seed, bars, folder = job
+    write_song(synth_song(seed, bars=bars), folder)
+
+
 def synth_dataset(
-    out: str | os.PathLike[str], songs: int, *, seed: int = 0, bars: int = 8
+    out: str | os.PathLike[str], songs: int, *, seed: int = 0, bars: int = 8, workers: int = 1
 ) -> list[Path]:
     """Write ``songs`` songs as ``out/song_XXXX/`` (seeds ``seed``, ``seed + 1``, ...).
 
-    Songs already present are kept (an interrupted run resumes where it stopped).
+    Songs already present are kept (an interrupted run resumes where it stopped). Each song
+    depends only on its seed, so ``workers`` processes give the same files as one.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
-    written = []
-    for i in range(songs):
-        folder = root / f"song_{seed + i:04d}"
-        if not (folder / "song.json").is_file():
-            write_song(synth_song(seed + i, bars=bars), folder)
-        written.append(folder)
-    return written
+    folders = [root / f"song_{seed + i:04d}" for i in range(songs)]
+    jobs = [
+        (seed + i, bars, folder)
+        for i, folder in enumerate(folders)
+        if not (folder / "song.json").is_file()
+    ]
+    if workers == 1 or len(jobs) < 2:
+        for job in jobs:
+            _write_one(job)
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for _ in pool.imap_unordered(_write_one, jobs):
+                pass
+    return folders
