@@ -88,6 +88,14 @@ def test_pair_embedding_separates_matching_from_misaligned(songs: list[SynthSong
     matching_new, misaligned_new = pairs(range(6, 12), 0), pairs(range(6, 12), 1)
     assert audio_prompt_adherence(background, misaligned, matching_new) > 0.7
     assert audio_prompt_adherence(background, misaligned, misaligned_new) < 0.3
+    # Near-silent noise in place of the stem does not pass for a fitting stem.
+    rng = np.random.default_rng(0)
+    hidden = []
+    for song in songs[6:12]:
+        context = song.stems["drums"].audio + song.stems["keys"].audio
+        noise = 1e-3 * rng.standard_normal(len(context)).astype(np.float32)
+        hidden.append(pair_embedding(context, noise, RATE))
+    assert audio_prompt_adherence(background, misaligned, np.concatenate(hidden)) < 0.3
     # Loudness does not matter.
     song = songs[0]
     a, b = song.stems["drums"].audio, song.stems["bass"].audio

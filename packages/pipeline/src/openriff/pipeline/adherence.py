@@ -191,6 +191,7 @@ def pair_embedding(
 ) -> NDArray[np.float64]:
     """Embeddings ``[W, 24]`` of the mix of a context and a stem, one per window.
 
+    The stem is scaled to the context's RMS before mixing (as APA's loudness-matched pairs).
     Each window's vector: its mean chroma (normalised to sum 1) sorted in descending order,
     then the per-frame chroma (each frame normalised, sorted) averaged over the window.
     Sorting makes both invariant to key; normalising, to loudness. A stem in the context's
@@ -200,7 +201,12 @@ def pair_embedding(
     """
     a, b = _mono(context), _mono(stem)
     n = min(len(a), len(b))
-    mix = a[:n] + b[:n]
+    a, b = a[:n].astype(np.float64), b[:n].astype(np.float64)
+    # Loudness-matched, as APA's pairs are: a quiet stem must not hide behind its context.
+    rms_a, rms_b = float(np.sqrt(np.mean(a**2))), float(np.sqrt(np.mean(b**2)))
+    if rms_a > 0 and rms_b > 0:
+        b = b * (rms_a / rms_b)
+    mix = (a + b).astype(np.float32)
     size = round(window * sample_rate)
     if n < size:
         raise ValueError(f"the pair is {n / sample_rate:.2f} s, shorter than one {window} s window")
