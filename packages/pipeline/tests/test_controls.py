@@ -36,7 +36,7 @@ def overlapping(frames: int, hop: int, start: float, end: float) -> np.ndarray:
 
 
 def test_inpainting_keeps_the_rest(pipeline: AccompanimentPipeline) -> None:
-    stem, hop = tone(6.0), pipeline.hop
+    stem, hop = tone(6.0), int(pipeline.hop)
     out = pipeline.inpaint(stem, 1.0, 1.5, steps=2, seed=0)
     assert out.audio.shape == (1, 2, len(stem))
     z = encode(pipeline, stem).numpy()
@@ -58,7 +58,7 @@ def test_inpainting_keeps_the_rest(pipeline: AccompanimentPipeline) -> None:
 
 
 def test_outpainting_extends_either_end(pipeline: AccompanimentPipeline) -> None:
-    stem, hop = tone(2.0), pipeline.hop
+    stem, hop = tone(2.0), int(pipeline.hop)
     after = pipeline.inpaint(stem, 2.0, 3.0, steps=2, seed=1, stereo_width=0.0)
     assert after.audio.shape == (1, 1, 3 * RATE)
     frames = after.latents.shape[-1]

@@ -3,7 +3,8 @@
 A bundle is a folder::
 
     bundle.json      format, version, package versions, provenance, what is inside
-    codec/           the LatentCodec's checkpoint (copied), unless it is a named preset
+    codec/           the LatentCodec's checkpoint (copied), unless it is a named preset or
+                     the official music2latent (referenced by path: its licence is CC BY-NC)
     denoiser/        the latent-diffusion checkpoint (config.json + safetensors)
     bridge/          optional: a CLAP bridge checkpoint
 
@@ -64,8 +65,9 @@ def write_bundle(
     Args:
         target: the bundle folder to write.
         denoiser: a latent-diffusion checkpoint folder (copied).
-        codec: ``{"path": CAE checkpoint folder}`` (copied) or ``{"preset": name, "seed": s}``
-            (an untrained preset whose weights ``torch.manual_seed(s)`` draws; tests).
+        codec: ``{"path": CAE checkpoint folder}`` (copied), ``{"music2latent": path of the
+            official music2latent.pt}`` (referenced), or ``{"preset": name, "seed": s}`` (an
+            untrained preset whose weights ``torch.manual_seed(s)`` draws; tests).
         bridge: a CLAP bridge checkpoint folder (copied), or None.
         clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
         clap_architecture: ``{"amodel": ..., "fusion": ...}`` of that checkpoint.
@@ -75,14 +77,17 @@ def write_bundle(
     out = Path(target)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
-    if not ("path" in codec) ^ ("preset" in codec):
-        raise ValueError(f"codec must name a 'path' or a 'preset', got {codec}")
+    if sum(key in codec for key in ("path", "preset", "music2latent")) != 1:
+        raise ValueError(f"codec must name one 'path', 'preset' or 'music2latent', got {codec}")
     with atomic_directory(out) as tmp:
         shutil.copytree(denoiser, tmp / "denoiser")
         codec_entry: dict[str, Any] = {"preset": codec.get("preset"), "seed": codec.get("seed", 0)}
         if codec.get("path") is not None:
             shutil.copytree(codec["path"], tmp / "codec")
             codec_entry = {"path": "codec", "source": str(codec["path"])}
+        elif codec.get("music2latent") is not None:
+            # Referenced, never copied: third-party weights under CC BY-NC.
+            codec_entry = {"music2latent": str(codec["music2latent"])}
         if bridge is not None:
             shutil.copytree(bridge, tmp / "bridge")
         info = {
@@ -112,9 +117,21 @@ class AccompanimentModel:
 
     @classmethod
     def load(
-        cls, directory: str | os.PathLike[str], *, device: torch.device | str = "cpu"
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        device: torch.device | str = "cpu",
+        codec_override: str | os.PathLike[str] | None = None,
     ) -> AccompanimentModel:
-        """Load a bundle folder written by :func:`write_bundle`."""
+        """Load a bundle folder written by :func:`write_bundle`.
+
+        Args:
+            directory: the bundle.
+            device: where to put the models.
+            codec_override: for a bundle whose codec is the official music2latent (which
+                bundles reference by path, never copy), where ``music2latent.pt`` is on
+                this machine.
+        """
         root = Path(directory)
         path = root / "bundle.json"
         if not path.is_file():
@@ -134,8 +151,14 @@ class AccompanimentModel:
         from openriff.cae import from_pretrained as codec_from_pretrained
 
         codec_info = info["codec"]
+        codec: Any
         if codec_info.get("path"):
             codec = codec_from_pretrained(root / codec_info["path"], device=device)
+        elif codec_info.get("music2latent"):
+            from openriff.cae.music2latent import Music2LatentCodec
+
+            path = Path(codec_override or codec_info["music2latent"])
+            codec = Music2LatentCodec(path, device=device)
         else:  # an untrained preset (tests): its weights come from the recorded seed
             with torch.random.fork_rng():
                 torch.manual_seed(int(codec_info.get("seed", 0)))

@@ -22,6 +22,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from openriff.clap_bridge.encoder import ClapSetupError
 from openriff.pipeline.cli_generate import add_generation_commands
@@ -52,7 +53,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if name == "cuda":
         name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per process
     device = torch.device(name)
-    if args.codec is not None:
+    codec: Any
+    if args.codec is not None and args.codec.suffix == ".pt":
+        from openriff.cae.music2latent import Music2LatentCodec
+
+        codec = Music2LatentCodec(args.codec, device=device)  # the official weights, by path
+    elif args.codec is not None:
         codec = from_pretrained(args.codec, device=device)
     else:
         print(
@@ -64,7 +70,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             codec = from_preset(args.codec_preset).to(device).eval()
     hop = codec.hop_length
     pairs = PairConfig(
-        window=args.window_latents * hop,
+        window=round(args.window_latents * hop),
         hop=int(args.hop_seconds * 48_000),
         reference=int(args.reference_seconds * 48_000),
         targets=tuple(args.target),
@@ -83,7 +89,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         clap = ClapEncoder(args.clap, amodel=args.amodel, device=device)
     source: dict[str, object] = {"preset": args.codec_preset, "seed": args.seed}
     if args.codec is not None:
-        source = {"path": str(args.codec.resolve())}
+        kind = "music2latent" if args.codec.suffix == ".pt" else "path"
+        source = {kind: str(args.codec.resolve())}
     report = prepare(
         config,
         codec,
@@ -225,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed)")
     p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
     codec = p.add_mutually_exclusive_group(required=True)
-    codec.add_argument("--codec", type=Path, help="trained CAE checkpoint folder")
+    codec.add_argument(
+        "--codec", type=Path,
+        help="trained CAE checkpoint folder, or the official music2latent.pt ([music2latent])",
+    )  # fmt: skip
     codec.add_argument("--codec-preset", help="untrained CAE preset (testing)")
     p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: no CLAP)")
     p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")

@@ -33,6 +33,10 @@ def _sampling_args(p: argparse.ArgumentParser, *, candidates: bool = True) -> No
     """Options every generation command shares."""
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
     p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: as bundled)")
+    p.add_argument(
+        "--music2latent", type=Path, default=None,
+        help="music2latent.pt on this machine, for bundles built on it (default: as bundled)",
+    )  # fmt: skip
     p.add_argument("--steps", type=int, default=30, help="sampler steps (1-1000)")
     p.add_argument("--sampler", default="heun", help="heun, euler, ddim or consistency")
     p.add_argument("--cfg-context", type=float, default=1.25, help="context guidance (0-20)")
@@ -102,7 +106,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
     bundle = args.bundle if args.bundle is not None else default_bundle()
     return AccompanimentPipeline.from_pretrained(
         bundle, device=torch.device(args.device), clap_checkpoint=args.clap,
-        progress=not args.quiet,
+        codec_checkpoint=args.music2latent, progress=not args.quiet,
     )  # fmt: skip
 
 

@@ -185,8 +185,8 @@ class AccompanimentPipeline:
         self.root = root
         self._clap: Any = None
         pairs = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
-        window = int(pairs.get("pairs", {}).get("window", 120 * model.codec.hop_length))
-        self.window = max(1, window // model.codec.hop_length)  # latent frames
+        window = float(pairs.get("pairs", {}).get("window", 120 * model.codec.hop_length))
+        self.window = max(1, round(window / model.codec.hop_length))  # latent frames
 
     @classmethod
     def from_pretrained(
@@ -196,6 +196,7 @@ class AccompanimentPipeline:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         clap_checkpoint: str | os.PathLike[str] | None = None,
+        codec_checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
     ) -> AccompanimentPipeline:
         """Load a bundle folder.
@@ -206,17 +207,27 @@ class AccompanimentPipeline:
             dtype: dtype of the denoiser's inputs.
             clap_checkpoint: the LAION-CLAP ``.pt`` to use instead of the one the bundle
                 names (e.g. the same file at another place on this machine).
+            codec_checkpoint: where the official ``music2latent.pt`` is on this machine,
+                for a bundle built on it (bundles reference it by path, never copy it).
             progress: show a progress bar while sampling.
         """
-        model = AccompanimentModel.load(directory, device=device)
+        model = AccompanimentModel.load(directory, device=device, codec_override=codec_checkpoint)
         if clap_checkpoint is not None:
             model.clap_checkpoint = str(clap_checkpoint)
         return cls(model, device, dtype, progress=progress, root=Path(directory))
 
     @property
-    def hop(self) -> int:
-        """Audio samples per latent frame."""
-        return int(self.model.codec.hop_length)
+    def hop(self) -> float:
+        """48 kHz samples per latent frame (not a whole number for music2latent)."""
+        return float(self.model.codec.hop_length)
+
+    def samples(self, frames: int) -> int:
+        """Samples covered by ``frames`` latent frames (whole samples)."""
+        return round(frames * self.hop)
+
+    def frames(self, samples: int) -> int:
+        """Latent frames that cover ``samples`` samples."""
+        return max(1, math.ceil(samples / self.hop - 1e-9))
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the model: bundle folder, versions, and a hash of its files."""
@@ -591,7 +602,7 @@ class AccompanimentPipeline:
             if duration is None or not duration > 0 or not math.isfinite(duration):
                 raise ValueError("without a context, give a duration > 0 in seconds")
             length = round(duration * SAMPLE_RATE)
-        frames = -(-length // self.hop)
+        frames = self.frames(length)
         used_seed, generator = self._start(options)
         embedding = self._embedding(prompt, reference, options, generator, sample_rate)
         job = self._job(options, latents, embedding, frames, seed=used_seed,
@@ -640,38 +651,38 @@ class AccompanimentPipeline:
             raise ValueError(f"the region must have start < end, got [{start}, {end})")
         wave = load_input(stem, "stem", sample_rate)  # (C, S)
         stem_length = int(wave.shape[-1])
-        hop = self.hop
         before = max(0, round(-start * SAMPLE_RATE))  # output samples before the stem
-        pad = -(-before // hop) * hop  # ...rounded up to whole frames
+        pad = self.samples(self.frames(before)) if before else 0  # ...to whole frames
         length = before + max(stem_length, round(end * SAMPLE_RATE))
-        frames = -(-(pad - before + length) // hop)
-        padded = torch.zeros(wave.shape[0], frames * hop)
+        frames = self.frames(pad - before + length)
+        total = self.samples(frames)
+        padded = torch.zeros(wave.shape[0], total)
         padded[:, pad : pad + stem_length] = wave
-        known = self._encode(padded)  # (1, D, frames)
+        known = self._encode(padded)[..., :frames]  # (1, D, frames)
         lo = pad + round(start * SAMPLE_RATE)  # region in padded samples
         hi = pad + round(end * SAMPLE_RATE)
-        index = torch.arange(frames)
-        inside = (index * hop < hi) & ((index + 1) * hop > lo)
+        index = torch.arange(frames, dtype=torch.float64)
+        inside = (index * self.hop < hi) & ((index + 1) * self.hop > lo)
         if bool(inside.all()):
             raise ValueError("the region covers the whole stem: use generate() instead")
         context_latents = None
         if context is not None:
             ctx = load_input(context, "context", sample_rate)
-            if ctx.shape[-1] < length - hop:
+            if ctx.shape[-1] < length - self.hop:
                 raise ValueError(
                     f"the context is {ctx.shape[-1] / SAMPLE_RATE:.2f} s, shorter than the "
                     f"output ({length / SAMPLE_RATE:.2f} s)"
                 )
-            aligned = torch.zeros(ctx.shape[0], frames * hop)
-            take = min(ctx.shape[-1], frames * hop - (pad - before))
+            aligned = torch.zeros(ctx.shape[0], total)
+            take = min(ctx.shape[-1], total - (pad - before))
             aligned[:, pad - before : pad - before + take] = ctx[:, :take]
-            context_latents = self._encode(aligned)
+            context_latents = self._encode(aligned)[..., :frames]
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         job = self._job(opts, context_latents, embedding, frames, seed=seed,
                         generator=generator, sample_rate=sample_rate)  # fmt: skip
         channels = self._channels(job, frames, known=known, mask=~inside)
-        audio = self._decode(channels, frames * hop, seed)
+        audio = self._decode(channels, total, seed)
         audio = audio[..., pad - before : pad - before + length]
         settings = self._settings(
             job, "inpaint", stem=_describe(stem), start=start, end=end, prompt=prompt,
@@ -766,10 +777,10 @@ class AccompanimentPipeline:
             raise ValueError(f"bars and beats_per_bar must be >= 1, got {bars}, {beats_per_bar}")
         if not 20.0 <= bpm <= 400.0:
             raise ValueError(f"bpm must be in [20, 400], got {bpm}")
-        hop = self.hop
         length = round(bars * beats_per_bar * 60.0 / bpm * SAMPLE_RATE)
-        frames = max(2, round(length / hop))
-        period = frames * hop  # the loop on the latent grid, resampled to `length` at the end
+        frames = max(2, round(length / self.hop))
+        # The loop on the latent grid, resampled to `length` at the end.
+        period = self.samples(frames)
         context_latents = None
         if context is not None:
             ctx = load_input(context, "context", sample_rate)
@@ -792,7 +803,7 @@ class AccompanimentPipeline:
         tiled_audio = self._decode([z.repeat(1, 1, 3) for z in channels], 3 * period, seed)
         y = tiled_audio.cpu().numpy()  # (B, C, 3P): copies 0, 1, 2
         cycle = y[..., period : 2 * period].copy()
-        fade = min(hop, period // 4)
+        fade = min(round(self.hop), period // 4)
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         # The middle copy's end continues into copy 2; fade it into copy 0's end, which is
         # what precedes the middle copy's start, so the wrap-around is continuous.
@@ -851,7 +862,7 @@ class AccompanimentPipeline:
             if duration is None or not duration > 0:
                 raise ValueError("without a context, give a duration > 0 in seconds")
             length = round(duration * SAMPLE_RATE)
-        frames = -(-length // self.hop)
+        frames = self.frames(length)
         seed, generator = self._start(opts)
         a = self._source_embedding(start, opts, generator, sample_rate)
         b = self._source_embedding(end, opts, generator, sample_rate)
@@ -912,7 +923,7 @@ class AccompanimentPipeline:
                 raise ValueError("without a context, give a duration > 0 in seconds")
             length = round(duration * SAMPLE_RATE)
             running = None
-        frames = -(-length // self.hop)
+        frames = self.frames(length)
         seed, generator = self._start(opts)
         stems, codes = [], []
         for part in parts:
