@@ -60,6 +60,13 @@ def test_generate_writes_stem_mix_sidecar_plot_and_reruns_exactly(
     assert main(again) == 0
     assert (tmp_path / "b" / "stem.wav").read_bytes() == (out / "stem.wav").read_bytes()
     assert (tmp_path / "b" / "mix.wav").read_bytes() == (out / "mix.wav").read_bytes()
+    # `openriff rerun` does the same from the sidecar alone.
+    rerun = ["rerun", str(out / "stem.json"), "--out", str(tmp_path / "c" / "again.wav")]
+    assert main(rerun) == 0
+    assert (tmp_path / "c" / "again.wav").read_bytes() == (out / "stem.wav").read_bytes()
+    assert (tmp_path / "c" / "again.png").is_file()  # --plot came along
+    assert main(rerun) == 2  # exists
+    assert main(["rerun", str(out / "stem.wav"), "--out", str(tmp_path / "d.wav")]) == 2
 
 
 def test_formats_and_candidates(bundle: Path, files: dict[str, Path], tmp_path: Path) -> None:
@@ -202,4 +209,8 @@ def test_demo_accompanies_a_synthetic_song(bundle: Path, tmp_path: Path) -> None
     expected = (context[:, None] + stem) * record["mix_gain"]
     np.testing.assert_allclose(sf.read(out / "mix.wav")[0], expected, atol=1e-4)
     assert record["settings"]["seed"] == 0
+    assert record["command"][:2] == ["openriff", "demo"]
     assert main([*args, "--quiet"]) == 2  # outputs exist
+    assert main(["rerun", str(out / "demo.json"), "--out", str(tmp_path / "again")]) == 0
+    again = tmp_path / "again" / "stem.wav"
+    assert again.read_bytes() == (out / "stem.wav").read_bytes()

@@ -307,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rate = generation.sample_rate
     panels = [("context (synthetic song without its bass)", context), ("generated stem", stem)]
     record = {
-        "command": ["openriff", "demo", *(args.argv or sys.argv[2:])],
+        "command": ["openriff", *(args.argv if args.argv is not None else sys.argv[1:])],
         "song": {"seed": song.seed, "key": song.key, "mode": song.mode, "tempo": song.tempo,
                  "bars": song.bars, "removed": "bass"},
         "settings": generation.settings,
@@ -330,6 +330,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({song.tempo:.0f} bpm, seed {generation.settings['seed']})."
     )
     return 0
+
+
+def rerun_argv(record: dict[str, Any], out: Path, mix: Path | None) -> list[str]:
+    """The command of a sidecar, with its seed pinned and its outputs moved."""
+    command = list(record.get("command") or [])
+    seed = record.get("settings", {}).get("seed")
+    if len(command) < 2 or command[0] != "openriff" or seed is None:
+        raise ValueError("the sidecar records no openriff command and seed to re-run")
+    argv, skip = [], 0
+    for item in command[1:]:
+        if skip:
+            skip -= 1
+            continue
+        if item in ("--seed", "--out", "--mix"):
+            skip = 1
+            continue
+        if item != "--overwrite":
+            argv.append(item)
+    argv += ["--seed", str(seed), "--out", str(out)]
+    if mix is not None:
+        argv += ["--mix", str(mix)]
+    return argv
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """``openriff rerun``: the command a sidecar records, with its seed, to new outputs."""
+    from openriff.pipeline.cli import main
+
+    if not args.sidecar.is_file():
+        raise ValueError(f"{args.sidecar}: no such sidecar")
+    try:
+        record = json.loads(args.sidecar.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{args.sidecar}: not a JSON sidecar ({error})") from error
+    argv = rerun_argv(record, args.out, args.mix)
+    if args.overwrite:
+        argv.append("--overwrite")
+    print("openriff " + " ".join(argv))
+    return main(argv)
 
 
 def add_generation_commands(sub: Any) -> None:
@@ -396,6 +435,13 @@ def add_generation_commands(sub: Any) -> None:
     p.add_argument("--format", default="wav", choices=("wav", "flac"))
     _sampling_args(p, candidates=False)
     p.set_defaults(func=cmd_song)
+
+    p = sub.add_parser("rerun", help="re-run the command a JSON sidecar records, exactly")
+    p.add_argument("sidecar", type=Path, help="the .json written next to a generated file")
+    p.add_argument("--out", type=Path, required=True, help="new output (file, or folder)")
+    p.add_argument("--mix", type=Path, default=None, help="also write the mix here")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser("demo", help="accompany a synthetic song with the default model")
     p.add_argument("--out", type=Path, required=True, help="output folder")
