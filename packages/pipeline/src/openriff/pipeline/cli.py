@@ -311,13 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors that are the input's fault: one line, exit code 2 (anything else is a bug: traceback).
+USER_ERRORS = (FileExistsError, FileNotFoundError, PermissionError, ValueError, ClapSetupError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
     try:
         code: int = args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError, ClapSetupError) as error:
+    except USER_ERRORS as error:
         print(f"openriff {args.command}: error: {error}", file=sys.stderr)
         return 2
     return code
