@@ -631,7 +631,8 @@ class AccompanimentPipeline:
         """Regenerate ``[start, end)`` seconds of ``stem``, keeping the rest (in/outpainting).
 
         A region reaching past the stem's end extends it (outpainting), one starting before
-        0 s prepends to it; the output spans ``[min(0, start), max(duration, end))``. The
+        0 s prepends to it; the output spans ``[min(0, start), max(duration, end))`` (a gap
+        between the stem's end and a later ``start`` is kept as silence). The
         latent frames outside the region are kept exactly, so outside the region the output
         is the stem's codec round trip. A context, aligned with the output's start, must
         cover the output (longer ones are cropped).
