@@ -102,6 +102,10 @@ def test_pair_embedding_separates_matching_from_misaligned(songs: list[SynthSong
     np.testing.assert_allclose(
         pair_embedding(a, b, RATE), pair_embedding(3 * a, 3 * b, RATE), atol=1e-6
     )
+    # Nor the stem's level against the context's: the pair is loudness-matched first.
+    np.testing.assert_allclose(
+        pair_embedding(a, b, RATE), pair_embedding(a, 0.05 * b, RATE), atol=1e-6
+    )
 
 
 def test_evaluate_synthetic_on_a_tiny_bundle(bundle: Path, tmp_path: Path, capsys) -> None:

@@ -39,37 +39,30 @@ def load_input(source: Any, name: str, sample_rate: int = SAMPLE_RATE) -> Tensor
     Raises:
         ValueError: the input cannot be used; the message names it and the problem.
     """
-    from openriff.cae.audio import AudioError, audio_info, resample
+    from openriff.cae.audio import AudioError, audio_info, load_audio, resample
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"{name} {path}: no such file")
         try:
-            _, rate, channels = audio_info(path)
+            if path.is_file():  # a format the models cannot use is refused before decoding
+                _, rate, channels = audio_info(path)
+                _check_format(f"{name} {path}", rate, channels)
+            # Missing, unreadable, empty or NaN files: openriff-cae's errors name the file.
+            return load_audio(path, SAMPLE_RATE)
         except AudioError as error:
             raise ValueError(f"{name} {error}") from error
-        _check_format(f"{name} {path}", rate, channels)
-        import soundfile as sf
-
-        try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
-        except (sf.LibsndfileError, RuntimeError, OSError) as error:
-            raise ValueError(f"{name} {path}: cannot read audio ({error})") from error
-        label = f"{name} {path}"
-    else:
-        array = np.asarray(source, dtype=np.float32)
-        if array.ndim == 1:
-            array = array[None]
-        if array.ndim != 2:
-            raise ValueError(f"{name} must be audio shaped [S] or [C, S], got {array.shape}")
-        _check_format(name, sample_rate, array.shape[0])
-        data, rate, label = np.ascontiguousarray(array.T), sample_rate, name
-    if data.shape[0] == 0:
-        raise ValueError(f"{label}: no audio samples (0 s)")
-    if not np.isfinite(data).all():
-        raise ValueError(f"{label}: contains NaN or infinite samples")
-    return torch.from_numpy(np.ascontiguousarray(resample(data, rate, SAMPLE_RATE).T))
+    array = np.asarray(source, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be audio shaped [S] or [C, S], got {array.shape}")
+    _check_format(name, sample_rate, array.shape[0])
+    if array.shape[-1] == 0:
+        raise ValueError(f"{name}: no audio samples (0 s)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: contains NaN or infinite samples")
+    data = resample(np.ascontiguousarray(array.T), sample_rate, SAMPLE_RATE)  # (S, C)
+    return torch.from_numpy(np.ascontiguousarray(data.T))
 
 
 def _check_format(label: str, rate: int, channels: int) -> None:
@@ -86,14 +79,14 @@ def _check_format(label: str, rate: int, channels: int) -> None:
 
 
 def match_channels(wave: NDArray[np.float32], channels: int) -> NDArray[np.float32]:
-    """``[C, S]`` audio with ``channels`` channels: mono is copied, stereo averaged to mono."""
-    if wave.shape[0] == channels:
-        return wave
-    if wave.shape[0] == 1:
-        return np.repeat(wave, channels, axis=0)
-    if channels == 1:
-        return wave.mean(0, keepdims=True)
-    raise ValueError(f"cannot map {wave.shape[0]} channels onto {channels}")
+    """``[C, S]`` audio with ``channels`` channels, adapted as the codecs adapt their input.
+
+    Mono is copied, extra channels are averaged (:func:`openriff.cae.codec.adapt_channels`).
+    """
+    from openriff.cae.codec import adapt_channels
+
+    adapted = adapt_channels(torch.from_numpy(np.asarray(wave, np.float32))[None], channels)
+    return np.ascontiguousarray(adapted[0].numpy())
 
 
 def mix(parts: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.float32], float]:

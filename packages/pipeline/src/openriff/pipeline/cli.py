@@ -200,8 +200,10 @@ def cmd_evaluate_synthetic(args: argparse.Namespace) -> int:
         prompt=args.prompt, steps=args.steps, sampler=args.sampler,
         cfg_context=args.cfg_context, seed=args.seed,
     )  # fmt: skip
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.json} exists; pass --overwrite to replace it")
+    if args.json is not None:
+        from openriff.pipeline.audio_io import check_outputs
+
+        check_outputs([args.json], args.overwrite)
     bundle = args.bundle if args.bundle is not None else default_bundle()
     pipeline = AccompanimentPipeline.from_pretrained(bundle, device=torch.device(args.device))
     report = evaluate_synthetic(pipeline, config, progress=not args.quiet)

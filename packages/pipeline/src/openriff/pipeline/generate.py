@@ -24,8 +24,9 @@ How the pieces fit:
 * Loops: the denoiser sees the sequence circularly padded (:class:`LoopDenoiser`); the
   latents are decoded three times over and the middle copy kept, its last latent frame
   cross-faded into the audio that precedes its start, and the result resampled to exactly
-  the loop's length in samples (the latent grid rarely divides a bar; the pitch change is
-  below ``0.5 * hop / length``, a few cents).
+  the loop's length in samples (the latent grid rarely divides a bar; the pitch moves by at
+  most half a frame over the loop's length: up to 37 cents for 1 bar at 120 bpm, less for
+  longer loops; ``exact_tempo=False`` keeps the pitch instead).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,6 @@ class _Job:
     sigmas: Tensor
     cond: Conditioning
     progress: Any = None
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def callback(self, _: dict[str, Any]) -> None:
         if self.progress is not None:
@@ -363,10 +363,13 @@ class AccompanimentPipeline:
         *,
         seed: int,
         generator: torch.Generator,
+        style: Tensor | None = None,
         loop_margin: int = 0,
-        sample_rate: int = SAMPLE_RATE,
     ) -> _Job:
-        """Guided (optionally style-grounded, circular) denoiser and conditions."""
+        """Guided (optionally style-grounded, circular) denoiser and conditions.
+
+        ``style`` is the latents of the style reference (:meth:`_style`), or None.
+        """
         batch = options.num_candidates
         has_context = context is not None
         if context is None:
@@ -380,15 +383,20 @@ class AccompanimentPipeline:
             self.model.denoiser, options.cfg_context, options.cfg_clap,
             rescale_phi=options.cfg_rescale,
         )  # fmt: skip
-        if options.style_reference is not None and options.style_strength > 0:
-            wave = load_input(options.style_reference, "style reference", sample_rate)
-            denoiser = StyleGrounding(denoiser, self._encode(wave), options.style_strength)
+        if style is not None:
+            denoiser = StyleGrounding(denoiser, style, options.style_strength)
         if loop_margin:
             denoiser = LoopDenoiser(denoiser, loop_margin)
         sigmas = karras_sigmas(
             options.steps, self.model.denoiser.sigma_min, self.model.denoiser.sigma_max
         ).to(self.device)
         return _Job(options, seed, generator, denoiser, sigmas, cond)
+
+    def _style(self, options: Sampling, sample_rate: int) -> Tensor | None:
+        """Latents ``[1, D, T]`` of the style reference, read and encoded once per call."""
+        if options.style_reference is None or options.style_strength == 0:
+            return None
+        return self._encode(load_input(options.style_reference, "style reference", sample_rate))
 
     def _start(self, options: Sampling) -> tuple[int, torch.Generator]:
         seed = options.seed
@@ -405,16 +413,26 @@ class AccompanimentPipeline:
         starts = [*range(0, frames - window, hop), frames - window]
         return [(lo, lo + window) for lo in starts]
 
-    def _work(self, job: _Job, frames: int, mask: Tensor | None, loop: bool) -> int:
-        """Sampler steps of one channel pass (windows whose frames are all known skip)."""
-        fixed = torch.zeros(frames, dtype=torch.bool) if mask is None else mask.cpu()
-        done, count = 0, 0
+    def _windows(
+        self, frames: int, mask: Tensor | None, loop: bool
+    ) -> list[tuple[int, int, Tensor]]:
+        """The windows ``(lo, hi, known)`` that need sampling, in order.
+
+        ``known`` (``[hi - lo]`` bool) marks the frames a window keeps: those of ``mask``
+        and those the previous windows generated; windows with every frame known are left
+        out.
+        """
+        fixed = torch.zeros(frames, dtype=torch.bool, device=self.device)
+        if mask is not None:
+            fixed = mask.to(self.device, torch.bool)
+        out, done = [], 0
         for lo, hi in self._spans(frames, loop):
-            mask = fixed[lo:hi].clone()
-            mask[: max(0, done - lo)] = True
+            known = fixed[lo:hi].clone()
+            known[: max(0, done - lo)] = True  # what is generated already stays
             done = hi
-            count += int(not bool(mask.all()))
-        return count
+            if not bool(known.all()):
+                out.append((lo, hi, known))
+        return out
 
     def _sample(
         self,
@@ -445,16 +463,7 @@ class AccompanimentPipeline:
         result = torch.zeros(shape, device=self.device, dtype=self.dtype)
         if known is not None:
             result[:] = known.to(self.dtype)
-        fixed = torch.zeros(frames, dtype=torch.bool, device=self.device)
-        if mask is not None:
-            fixed = mask.to(self.device, torch.bool)
-        done = 0
-        for lo, hi in self._spans(frames, loop):
-            window_mask = fixed[lo:hi].clone()
-            window_mask[: max(0, done - lo)] = True  # what is generated already stays
-            done = hi
-            if bool(window_mask.all()):
-                continue
+        for lo, hi, window_mask in self._windows(frames, mask, loop):
             noise = torch.randn(
                 batch, dim, hi - lo, generator=job.generator, device=self.device
             ).to(self.dtype)
@@ -492,7 +501,7 @@ class AccompanimentPipeline:
         steps_all = len(job.sigmas) - 1
         steps_first = steps_all if init is None else len(vary_schedule(job.sigmas, strength)) - 1
         steps_right = len(vary_schedule(job.sigmas, width)) - 1 if width > 0 else 0
-        windows = self._work(job, frames, mask, loop)
+        windows = len(self._windows(frames, mask, loop))
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -606,7 +615,7 @@ class AccompanimentPipeline:
         used_seed, generator = self._start(options)
         embedding = self._embedding(prompt, reference, options, generator, sample_rate)
         job = self._job(options, latents, embedding, frames, seed=used_seed,
-                        generator=generator, sample_rate=sample_rate)  # fmt: skip
+                        generator=generator, style=self._style(options, sample_rate))  # fmt: skip
         channels = self._channels(job, frames)
         audio = self._decode(channels, length, used_seed)
         settings = self._settings(
@@ -681,7 +690,7 @@ class AccompanimentPipeline:
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         job = self._job(opts, context_latents, embedding, frames, seed=seed,
-                        generator=generator, sample_rate=sample_rate)  # fmt: skip
+                        generator=generator, style=self._style(opts, sample_rate))  # fmt: skip
         channels = self._channels(job, frames, known=known, mask=~inside)
         audio = self._decode(channels, total, seed)
         audio = audio[..., pad - before : pad - before + length]
@@ -727,7 +736,7 @@ class AccompanimentPipeline:
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
-                        sample_rate=sample_rate)  # fmt: skip
+                        style=self._style(opts, sample_rate))  # fmt: skip
         channels = self._channels(job, frames, init=init, strength=strength)
         audio = self._decode(channels, length, seed)
         settings = self._settings(
@@ -798,7 +807,7 @@ class AccompanimentPipeline:
         margin = min(frames, max(2, self.window // 4))
         job = self._job(
             opts, context_latents, embedding, frames, seed=seed, generator=generator,
-            loop_margin=margin, sample_rate=sample_rate,
+            style=self._style(opts, sample_rate), loop_margin=margin,
         )  # fmt: skip
         channels = self._channels(job, frames, loop=True)
         tiled_audio = self._decode([z.repeat(1, 1, 3) for z in channels], 3 * period, seed)
@@ -868,12 +877,13 @@ class AccompanimentPipeline:
         a = self._source_embedding(start, opts, generator, sample_rate)
         b = self._source_embedding(end, opts, generator, sample_rate)
         weights = np.linspace(0.0, 1.0, points).tolist()
+        style = self._style(opts, sample_rate)
         stems, codes = [], []
         for t in weights:
             generator = torch.Generator(device=self.device).manual_seed(seed)  # same noise
             embedding = slerp(a, b, t).to(self.device)
             job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
-                            sample_rate=sample_rate)  # fmt: skip
+                            style=style)  # fmt: skip
             channels = self._channels(job, frames)
             codes.append(_stack(channels))
             stems.append(self._decode(channels, length, seed))
@@ -916,28 +926,29 @@ class AccompanimentPipeline:
             raise ValueError("song makes one stem per part: num_candidates must be 1")
         if context is not None and duration is not None:
             raise ValueError("give a context or a duration, not both")
+        first: list[NDArray[np.float32]] = []  # the context, mixed in with the stems
         if context is not None:
-            running = load_input(context, "context", sample_rate).numpy()
-            length = int(running.shape[-1])
+            first = [load_input(context, "context", sample_rate).numpy()]
+            length = int(first[0].shape[-1])
         else:
             if duration is None or not duration > 0:
                 raise ValueError("without a context, give a duration > 0 in seconds")
             length = round(duration * SAMPLE_RATE)
-            running = None
+        running = first[0] if first else None
         frames = self.frames(length)
         seed, generator = self._start(opts)
+        style = self._style(opts, sample_rate)
         stems, codes = [], []
         for part in parts:
             latents = None if running is None else self._encode(torch.from_numpy(running))
             embedding = self._source_embedding(part, opts, generator, sample_rate)
             job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
-                            sample_rate=sample_rate)  # fmt: skip
+                            style=style)  # fmt: skip
             channels = self._channels(job, frames)
             codes.append(_stack(channels))
             stem = _numpy(self._decode(channels, length, seed))[0]
             stems.append(stem)
             running = stem if running is None else _sum(running, stem)
-        first = [] if context is None else [load_input(context, "context", sample_rate).numpy()]
         song_mix, gain = mix([*first, *stems])
         settings = self._settings(
             job, "song", parts=[_describe(p) for p in parts], context=_describe(context),

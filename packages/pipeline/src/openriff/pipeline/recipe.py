@@ -117,9 +117,7 @@ def stage_commands(
     ]  # fmt: skip
     for target in prep.get("targets", []):
         prepare += ["--target", target]
-    run.mkdir(parents=True, exist_ok=True)
-    settings = run / "ldm-settings.json"
-    settings.write_text(json.dumps(ldm["settings"], indent=1) + "\n")
+    settings = run / "ldm-settings.json"  # written by run_recipe from recipe["ldm"]
     return {
         "data": [
             "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
@@ -184,6 +182,8 @@ def run_recipe(
     root = Path(run)
     root.mkdir(parents=True, exist_ok=True)
     (root / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
+    settings = json.dumps(recipe["ldm"]["settings"], indent=1) + "\n"
+    (root / "ldm-settings.json").write_text(settings)
     log_path = root / "recipe-log.json"
     log: dict[str, Any] = json.loads(log_path.read_text()) if log_path.is_file() else {}
     log.setdefault("runs", []).append({"hardware": hardware(device), "stages": []})
