@@ -58,9 +58,14 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
         assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     log = json.loads((bundle / "recipe-log.json").read_text())
     stages = log["runs"][0]["stages"]
-    assert [s["stage"] for s in stages] == ["data", "codec", "prepare", "ldm"]
-    assert stages[2]["command"][:2] == ["openriff", "prepare"]
-    assert "--target" in stages[2]["command"]
+    assert [s["stage"] for s in stages] == ["data", "codec-audio", "codec", "prepare", "ldm"]
+    assert stages[3]["command"][:2] == ["openriff", "prepare"]
+    assert "--target" in stages[3]["command"]
+    # The codec trained on the bass stems and the mixes of the other stems only.
+    assert stages[2]["command"][stages[2]["command"].index("--data") + 1] == str(
+        run / "codec-audio"
+    )
+    assert sorted(os.listdir(run / "codec-audio" / "song_0000")) == ["bass.wav", "others.wav"]
     assert log["runs"][0]["hardware"]["cpu_count"] >= 1
     recorded = json.loads((bundle / "recipe.json").read_text())
     assert recorded["codec"]["steps"] == 2

@@ -3,6 +3,7 @@
 ::
 
     openriff data synth --songs N --out DIR [--seed 0] [--bars 8]
+    openriff data codec-audio --data SONGS --out DIR --target bass [--layout generic]
     openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
     openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
@@ -35,6 +36,15 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     folders = synth_dataset(
         args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
     )
+    print(f"{len(folders)} songs in {args.out}")
+    return 0
+
+
+def cmd_data_codec_audio(args: argparse.Namespace) -> int:
+    """Write target stems and the mix of the other stems per song (``data codec-audio``)."""
+    from openriff.pipeline.codec_audio import write_codec_audio
+
+    folders = write_codec_audio(args.data, args.out, args.target, layout=args.layout)
     print(f"{len(folders)} songs in {args.out}")
     return 0
 
@@ -228,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
     p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
     p.set_defaults(func=cmd_data_synth)
+    p = data.add_parser(
+        "codec-audio", help="target stems and the mix of the other stems, to train a codec on"
+    )
+    p.add_argument("--data", type=Path, required=True, help="data set root")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument(
+        "--target", action="append", required=True, help="target instrument (repeat for more)"
+    )
+    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    p.set_defaults(func=cmd_data_codec_audio)
 
     p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
     p.add_argument("--data", type=Path, required=True, help="data set root")

@@ -4,7 +4,9 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
 :func:`run_recipe` runs them as the documented commands, each resumable:
 
 1. ``openriff data synth``: the synthetic multitrack songs;
-2. ``openriff-cae train``: the codec, on every stem of those songs;
+2. ``openriff-cae train``: the codec, on every stem of those songs, or (``codec.audio``
+   ``"targets-and-contexts"``) on the target stems and the mix of each song's other stems,
+   written first by ``openriff data codec-audio``;
 3. ``openriff prepare``: latent shards (CLAP-free), targets restricted as the recipe says;
 4. ``openriff train ldm``: the denoiser, which writes the bundle;
 5. slimming: the bundle keeps only the weights inference loads (the EMA weights, as
@@ -109,6 +111,10 @@ def stage_commands(
     """The command line of every training stage (``openriff``/``openriff-cae`` arguments)."""
     data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
     q = ["--quiet"] if quiet else []
+    audio = codec.get("audio", "stems")
+    if audio not in ("stems", "targets-and-contexts"):
+        raise ValueError(f"codec.audio must be 'stems' or 'targets-and-contexts', got {audio!r}")
+    codec_data = run / ("codec-audio" if audio == "targets-and-contexts" else "data")
     prepare = [
         "prepare", "--data", str(run / "data"), "--out", str(run / "prepared"),
         "--codec", str(run / "codec" / "final"), "--window-latents", str(prep["window_latents"]),
@@ -118,17 +124,26 @@ def stage_commands(
     for target in prep.get("targets", []):
         prepare += ["--target", target]
     settings = run / "ldm-settings.json"  # written by run_recipe from recipe["ldm"]
-    return {
+    commands = {
         "data": [
             "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
             "--seed", str(data["seed"]), "--out", str(run / "data"),
             "--workers", str(data.get("workers") or os.cpu_count() or 1),
         ],
+    }  # fmt: skip
+    if audio == "targets-and-contexts":
+        if not prep.get("targets"):
+            raise ValueError("codec.audio 'targets-and-contexts' needs prepare.targets")
+        commands["codec-audio"] = [
+            "data", "codec-audio", "--data", str(run / "data"), "--out", str(codec_data),
+        ] + [arg for target in prep["targets"] for arg in ("--target", target)]  # fmt: skip
+    return commands | {
         "codec": [
-            "train", "--data", str(run / "data"), "--out", str(run / "codec"),
+            "train", "--data", str(codec_data), "--out", str(run / "codec"),
             "--preset", codec["preset"], "--steps", str(codec["steps"]),
             "--batch-size", str(codec["batch_size"]), "--lr", str(codec["lr"]),
             "--warmup-steps", str(codec["warmup_steps"]), "--seed", str(codec["seed"]),
+            "--checkpoint-every", str(codec.get("checkpoint_every", 1000)),
             "--device", device, *q,
         ],
         "prepare": prepare,
@@ -188,8 +203,7 @@ def run_recipe(
     log: dict[str, Any] = json.loads(log_path.read_text()) if log_path.is_file() else {}
     log.setdefault("runs", []).append({"hardware": hardware(device), "stages": []})
     commands = stage_commands(recipe, root, device, quiet)
-    for stage in STAGES[:-1]:
-        argv = commands[stage]
+    for stage, argv in commands.items():
         started = time.time()
         _call(stage, argv)
         program = "openriff-cae" if stage == "codec" else "openriff"

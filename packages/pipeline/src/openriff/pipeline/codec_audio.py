@@ -1,0 +1,92 @@
+"""The audio a task-specific codec is trained on: target stems and their contexts.
+
+A bundle's codec only ever encodes two kinds of audio: contexts (mixes of the stems other
+than the target) and, to train and evaluate, the target stems it also decodes. A codec
+trained on every stem of a data set spends most of its steps on stems of no use to a bass
+model (vocals, leads, drums alone); :func:`write_codec_audio` writes, for each song, its
+target stems as they are and one mix of all its other stems, so that a small codec
+trained on a small budget (CPU) learns exactly what it will be used for.
+
+Layout written: ``out/<song>/<stem>.wav`` for each target stem and ``out/<song>/others.wav``
+(16-bit, 48 kHz mono, the mix scaled down only if it would clip). Each song is written to a
+temporary folder and renamed when complete; songs already written are kept, so an
+interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from openriff.pipeline.layout import READERS, SAMPLE_RATE, load_stems
+
+OTHERS = "others.wav"
+
+
+def write_codec_audio(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    targets: Sequence[str],
+    *,
+    layout: str = "generic",
+) -> list[Path]:
+    """Write the target stems and the mix of the other stems of every song.
+
+    Args:
+        data: data set root.
+        out: output folder (one subfolder per song; resumed if present).
+        targets: instruments that are targets (e.g. ``["bass"]``); must not be empty.
+        layout: data set layout (see :mod:`openriff.pipeline.layout`).
+
+    Returns:
+        The song folders under ``out`` (written now or before).
+
+    Raises:
+        ValueError: no targets, an unknown layout, or no song with a target stem.
+    """
+    import soundfile as sf
+
+    if not targets:
+        raise ValueError("name at least one target instrument (e.g. bass)")
+    if layout not in READERS:
+        raise ValueError(f"unknown layout {layout!r}; known: {sorted(READERS)}")
+    songs, report = READERS[layout](data)
+    root = Path(out)
+    folders = []
+    for song in songs:
+        wanted = [s.name for s in song.stems if s.instrument in targets]
+        if not wanted:
+            continue
+        folder = root / song.name
+        if folder.is_dir():
+            folders.append(folder)
+            continue
+        waves = load_stems(song, report)
+        kept = [name for name in wanted if name in waves]
+        if not kept:
+            continue
+        others = [wave for name, wave in waves.items() if name not in wanted]
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{song.name}.", dir=root))
+        try:
+            for name in kept:
+                sf.write(tmp / f"{name}.wav", waves[name], SAMPLE_RATE, subtype="PCM_16")
+            if others:
+                mix = np.sum(others, axis=0)
+                peak = float(np.abs(mix).max())
+                if peak > 0.99:  # 16-bit files cannot hold a clipping mix
+                    mix = mix * (0.99 / peak)
+                sf.write(tmp / OTHERS, mix.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+            tmp.rename(folder)
+            folders.append(folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+    if not folders:
+        raise ValueError(f"{data}: no song has a stem of {', '.join(targets)}")
+    return folders
