@@ -89,3 +89,10 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     over = ["--set", "max_bundle_megabytes=0.5"]
     assert main([*args[:4], "--install", str(tmp_path / "big"), *sets(), *over, "--quiet"]) == 2
     assert not (tmp_path / "big").exists()
+    # A stage that fails stays in the log as started, without a time; the ones before it,
+    # resumed, have theirs.
+    bad = ["--set", 'ldm.preset="no-such-preset"']
+    assert main([*args[:4], "--install", str(tmp_path / "bad"), *sets(), *bad, "--quiet"]) == 2
+    last = json.loads((run / "recipe-log.json").read_text())["runs"][-1]["stages"]
+    assert [s["stage"] for s in last] == ["data", "codec-audio", "codec", "prepare", "ldm"]
+    assert [s["seconds"] is None for s in last] == [False, False, False, False, True]

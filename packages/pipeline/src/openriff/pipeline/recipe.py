@@ -204,16 +204,15 @@ def run_recipe(
     log.setdefault("runs", []).append({"hardware": hardware(device), "stages": []})
     commands = stage_commands(recipe, root, device, quiet)
     for stage, argv in commands.items():
+        program = "openriff-cae" if stage == "codec" else "openriff"
+        # Logged before it runs: an interrupted stage (resumed by the next run) shows as
+        # started without a time.
+        entry: dict[str, Any] = {"stage": stage, "command": [program, *argv], "seconds": None}
+        log["runs"][-1]["stages"].append(entry)
+        log_path.write_text(json.dumps(log, indent=1) + "\n")
         started = time.time()
         _call(stage, argv)
-        program = "openriff-cae" if stage == "codec" else "openriff"
-        log["runs"][-1]["stages"].append(
-            {
-                "stage": stage,
-                "command": [program, *argv],
-                "seconds": round(time.time() - started, 1),
-            }
-        )
+        entry["seconds"] = round(time.time() - started, 1)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
     target = Path(install) if install is not None else root / "default-bundle"
     if target.exists():
