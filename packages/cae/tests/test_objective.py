@@ -45,6 +45,33 @@ def test_objective_terms_are_what_they_say() -> None:
     assert model.objective(ct, target, target, 1.0).item() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_preview_convergence_is_ruled_by_loud_bins() -> None:
+    model = tiny("diffariff-tiny", spectral_weight=0.0, preview_weight=0.0)
+    model.consistency = dataclasses.replace(model.consistency, preview_convergence_weight=2.0)
+    # A tone: its energy sits in a few harmonics, as a bass line's does.
+    t = torch.arange(2 * model.hop_length) / model.sample_rate
+    tone = sum(torch.sin(2 * torch.pi * 110.0 * k * t) / k for k in range(1, 8))
+    noise = 1e-3 * torch.randn(2, 1, t.numel(), generator=torch.Generator().manual_seed(0))
+    target = to_spectrogram(0.3 * tone + noise, model.spectrogram)
+    exact = (magnitude(target) + PREVIEW_FLOOR).log()
+    zero = torch.zeros(2)
+    assert model.objective(zero, target, target, 1.0, exact).item() == pytest.approx(0, abs=1e-5)
+    # Every magnitude 1.5 times too large: a convergence of 0.5, times the weight.
+    too_loud = model.objective(zero, target, target, 1.0, exact + torch.tensor(1.5).log())
+    assert too_loud.item() == pytest.approx(2.0 * 0.5, rel=1e-4)
+    # The same log error on the loudest 1 % of bins costs far more than on the quietest 50 %.
+    flat = exact.flatten(1)
+    order = flat.argsort(dim=1)
+    cut = flat.shape[1] // 100
+
+    def cost(bins: torch.Tensor) -> float:
+        wrong = flat.clone()
+        wrong.scatter_(1, bins, wrong.gather(1, bins) + 1.0)
+        return model.objective(zero, target, target, 1.0, wrong.view_as(exact)).item()
+
+    assert cost(order[:, -cut:]) > 5 * cost(order[:, : flat.shape[1] // 2])
+
+
 @pytest.mark.parametrize("name", ["diffariff-tiny", "stereo-tiny"])
 def test_feature_gradient_scales_what_the_consistency_model_sends_back(name: str) -> None:
     def encoder_gradient(model: SpectrogramCodec) -> torch.Tensor:

@@ -171,7 +171,7 @@ class SpectrogramCodec(nn.Module):
     ) -> Tensor:
         """Training loss (batch mean) from the per-example consistency loss ``ct``.
 
-        Three terms:
+        The terms:
 
         * the consistency term, ramped in by ``consistency_warmup``;
         * ``spectral_weight`` times the multi-resolution STFT distance between the
@@ -184,7 +184,10 @@ class SpectrogramCodec(nn.Module):
           decoder reads straight off the latents, ``[B, C, F, T]``) and the target's log
           magnitudes: a deterministic, low-variance signal that teaches the encoder and
           decoder to carry the spectrum while the consistency model's own gradients are
-          still noise (see ``feature_gradient``).
+          still noise (see ``feature_gradient``);
+        * ``preview_convergence_weight`` times the spectral convergence of the preview's
+          magnitudes, which weighs the loud bins (a tone's harmonics) that the log-L1 term
+          drowns among near-silent ones.
 
         Args:
             ct: ``[B]`` consistency losses.
@@ -204,6 +207,13 @@ class SpectrogramCodec(nn.Module):
             log_target = (magnitude(target) + PREVIEW_FLOOR).log()
             error = (preview.float() - log_target).abs().flatten(1).mean(1)
             loss = loss + config.preview_weight * error
+        if preview is not None and config.preview_convergence_weight:
+            floored = (magnitude(target) + PREVIEW_FLOOR).flatten(1)
+            # Clamped: an early, untrained preview must not overflow the exponential.
+            estimate = preview.float().clamp(max=10.0).exp().flatten(1)
+            difference = (estimate - floored).norm(dim=1)
+            convergence = difference / floored.norm(dim=1)
+            loss = loss + config.preview_convergence_weight * convergence
         return loss.mean()
 
     def conditioning(self, features: Tensor) -> Tensor:

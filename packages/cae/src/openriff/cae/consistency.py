@@ -53,6 +53,12 @@ class ConsistencyConfig:
             :meth:`~openriff.cae.codec.SpectrogramCodec.objective`).
         preview_weight: weight of the L1 distance between the decoder's log-magnitude
             preview and the target's log magnitudes (0 drops it).
+        preview_convergence_weight: weight of the spectral convergence of the preview,
+            ``||exp(preview) - (|X| + floor)|| / ||(|X| + floor)||`` over compressed
+            magnitudes (0 drops it). The log-L1 term weighs every bin alike, so on tonal
+            stems, whose energy sits in a few harmonics among a thousand near-silent bins,
+            it mostly teaches the noise floor; this term is ruled by the loud bins, the ones
+            that carry pitch.
         feature_gradient: scale of the gradient that the consistency model's terms send
             back into the decoder features and the encoder (1: plain end-to-end training;
             0: the autoencoder learns from the preview term alone).
@@ -71,6 +77,7 @@ class ConsistencyConfig:
     consistency_warmup: float = 0.0
     spectral_weight: float = 1.0
     preview_weight: float = 1.0
+    preview_convergence_weight: float = 0.0
     feature_gradient: float = 1.0
 
 

@@ -9,6 +9,8 @@ sigma_max and the consistency term ramped in over the first half of training.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from openriff.cae.consistency import ConsistencyConfig
 from openriff.cae.conv import ConvCAEConfig
 from openriff.cae.transformer import TransformerCAEConfig
@@ -16,24 +18,29 @@ from openriff.cae.transformer import TransformerCAEConfig
 # Short CPU runs: one-step reconstruction and latent use first, then consistency.
 SHORT_RUN = ConsistencyConfig(sigma_max_fraction=0.5, consistency_warmup=0.5, feature_gradient=0.1)
 
+TINY_CONV = ConvCAEConfig(
+    base_channels=8,
+    multipliers=(1, 2, 2, 4, 4),
+    unet_blocks=(1, 1, 1, 1, 1),
+    encoder_blocks=(1, 1, 1, 1, 1),
+    attention=(False, False, False, False, True),
+    heads=2,
+    bottleneck_channels=64,
+    bottleneck_blocks=2,
+    emb_dim=64,
+    chunk_latents=16,
+    overlap_latents=2,
+    consistency=SHORT_RUN,
+)
+
 PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
-    "diffariff-tiny": (
+    "diffariff-tiny": ("conv", TINY_CONV),
+    # diffariff-tiny for tonal stems (OpenRiff's default bass model): the preview term also
+    # weighs the loud bins, the harmonics that carry pitch (ConsistencyConfig).
+    "diffariff-tiny-tonal": (
         "conv",
-        ConvCAEConfig(
-            base_channels=8,
-            multipliers=(1, 2, 2, 4, 4),
-            unet_blocks=(1, 1, 1, 1, 1),
-            encoder_blocks=(1, 1, 1, 1, 1),
-            attention=(False, False, False, False, True),
-            heads=2,
-            bottleneck_channels=64,
-            bottleneck_blocks=2,
-            emb_dim=64,
-            chunk_latents=16,
-            overlap_latents=2,
-            consistency=SHORT_RUN,
-        ),
+        replace(TINY_CONV, consistency=replace(SHORT_RUN, preview_convergence_weight=1.0)),
     ),
     "stereo": ("transformer", TransformerCAEConfig()),
     "stereo-tiny": (
