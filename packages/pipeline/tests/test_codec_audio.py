@@ -1,6 +1,7 @@
 """``openriff data codec-audio``: the target stems and the mix of the other stems."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,9 @@ def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_targets_kept_and_others_mixed(songs: Path, tmp_path: Path) -> None:
     out = tmp_path / "codec"
-    folders = write_codec_audio(songs, out, ["bass"])
+    folders, report = write_codec_audio(songs, out, ["bass"])
     assert [f.name for f in folders] == ["song_0003", "song_0004"]
+    assert report.skipped == []
     for folder in folders:
         assert sorted(os.listdir(folder)) == ["bass.wav", "others.wav"]
         stems = {
@@ -69,3 +71,14 @@ def test_resumes_and_refuses_bad_input(songs: Path, tmp_path: Path, capsys) -> N
     assert not (tmp_path / "x").exists()
     with pytest.raises(ValueError, match="at least one target"):
         write_codec_audio(songs, tmp_path / "y", [])
+
+
+def test_song_without_a_readable_target_is_reported(songs: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(songs, data)
+    (data / "song_0004" / "bass.wav").write_bytes(b"not audio")
+    folders, report = write_codec_audio(data, tmp_path / "codec", ["bass"])
+    assert [f.name for f in folders] == ["song_0003"]
+    assert sorted(os.listdir(tmp_path / "codec")) == ["song_0003"]
+    assert any("song_0004/bass.wav: unreadable" in line for line in report.skipped)
+    assert any("song_0004: no readable bass stem" in line for line in report.skipped)

@@ -44,8 +44,10 @@ def cmd_data_codec_audio(args: argparse.Namespace) -> int:
     """Write target stems and the mix of the other stems per song (``data codec-audio``)."""
     from openriff.pipeline.codec_audio import write_codec_audio
 
-    folders = write_codec_audio(args.data, args.out, args.target, layout=args.layout)
+    folders, report = write_codec_audio(args.data, args.out, args.target, layout=args.layout)
     print(f"{len(folders)} songs in {args.out}")
+    if report.skipped:
+        print(report.summary())
     return 0
 
 

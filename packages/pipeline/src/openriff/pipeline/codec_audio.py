@@ -16,14 +16,12 @@ interrupted run resumes.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from openriff.pipeline.layout import READERS, SAMPLE_RATE, load_stems
+from openriff.pipeline.layout import READERS, SAMPLE_RATE, ScanReport, load_stems
 
 OTHERS = "others.wav"
 
@@ -34,7 +32,7 @@ def write_codec_audio(
     targets: Sequence[str],
     *,
     layout: str = "generic",
-) -> list[Path]:
+) -> tuple[list[Path], ScanReport]:
     """Write the target stems and the mix of the other stems of every song.
 
     Args:
@@ -44,12 +42,15 @@ def write_codec_audio(
         layout: data set layout (see :mod:`openriff.pipeline.layout`).
 
     Returns:
-        The song folders under ``out`` (written now or before).
+        The song folders under ``out`` (written now or before) and the scan report (what
+        was skipped and why: unreadable stems, songs left without a readable target).
 
     Raises:
         ValueError: no targets, an unknown layout, or no song with a target stem.
     """
     import soundfile as sf
+
+    from openriff.latent_diffusion.checkpoint import atomic_directory
 
     if not targets:
         raise ValueError("name at least one target instrument (e.g. bass)")
@@ -60,20 +61,17 @@ def write_codec_audio(
     folders = []
     for song in songs:
         wanted = [s.name for s in song.stems if s.instrument in targets]
-        if not wanted:
-            continue
         folder = root / song.name
-        if folder.is_dir():
-            folders.append(folder)
+        if not wanted or folder.is_dir():  # no target, or written by an earlier run
+            folders += [folder] if wanted else []
             continue
         waves = load_stems(song, report)
         kept = [name for name in wanted if name in waves]
         if not kept:
+            report.skipped.append(f"{song.folder}: no readable {', '.join(targets)} stem")
             continue
         others = [wave for name, wave in waves.items() if name not in wanted]
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{song.name}.", dir=root))
-        try:
+        with atomic_directory(folder) as tmp:
             for name in kept:
                 sf.write(tmp / f"{name}.wav", waves[name], SAMPLE_RATE, subtype="PCM_16")
             if others:
@@ -82,11 +80,7 @@ def write_codec_audio(
                 if peak > 0.99:  # 16-bit files cannot hold a clipping mix
                     mix = mix * (0.99 / peak)
                 sf.write(tmp / OTHERS, mix.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-            tmp.rename(folder)
-            folders.append(folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+        folders.append(folder)
     if not folders:
         raise ValueError(f"{data}: no song has a stem of {', '.join(targets)}")
-    return folders
+    return folders, report
