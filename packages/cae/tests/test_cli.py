@@ -43,6 +43,11 @@ def test_roundtrip_and_refusing_to_overwrite(
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
     np.testing.assert_array_equal(sf.read(out)[0], first)  # same seed, same audio
+    # The other decoding gives other audio of the same length.
+    assert main([*args, "--overwrite", "--decoding", "magnitude"]) == 0
+    magnitude = sf.read(out)[0]
+    assert magnitude.shape == first.shape
+    assert not np.array_equal(magnitude, first)
 
 
 def test_bad_inputs_give_one_message_and_exit_2(

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,8 +15,9 @@ from openriff.cae import (
     from_pretrained,
     save_pretrained,
 )
-from openriff.cae.codec import fade_weights, windows
+from openriff.cae.codec import PREVIEW_FLOOR, fade_weights, windows
 from openriff.cae.config import from_dict, to_dict
+from openriff.cae.spectral import magnitude, to_spectrogram
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,56 @@ def test_boundary_condition_of_the_consistency_function(
     pyramid = model.features(torch.zeros(2, 64, 2, device=device))
     sigma = torch.full((2,), model.config.consistency.sigma_min, device=device)
     torch.testing.assert_close(model.denoise(x, sigma, pyramid), x)
+
+
+def test_magnitude_decoding_turns_the_preview_into_audio_across_windows(
+    device: torch.device,
+) -> None:
+    # A preview that is exactly right, whatever window it is asked for: latent channel 0
+    # carries each frame's index, and the preview returns the true log magnitudes there.
+    model = from_preset("diffariff-tiny").to(device).eval()
+    n = 3 * model.chunk_latents + 5  # several windows, the last one short
+    t = torch.arange(n * model.hop_length, device=device) / model.sample_rate
+    f0 = 103.83 * 2 ** (torch.floor(t / 1.5) / 12)  # a new note every 1.5 s, off bin centres
+    wave = 0.3 * torch.sin(2 * math.pi * torch.cumsum(f0, 0) / model.sample_rate)[None, None]
+    log_magnitudes = (magnitude(to_spectrogram(wave, model.spectrogram)) + PREVIEW_FLOOR).log()
+
+    def exact_preview(latents: torch.Tensor) -> torch.Tensor:
+        first = int(latents[0, 0, 0].item())
+        frames = latents.shape[-1] * model.frames_per_latent
+        start = first * model.frames_per_latent
+        return log_magnitudes[..., start : start + frames]
+
+    model.preview_spectrogram = exact_preview  # type: ignore[method-assign]
+    latents = torch.zeros(1, model.latent_dim, n, device=device)
+    latents[0, 0] = torch.arange(n, dtype=torch.float32)
+    out = model.decode(
+        latents, decoding="magnitude", generator=torch.Generator(device).manual_seed(0)
+    )
+    assert out.shape == wave.shape
+    got = magnitude(to_spectrogram(out, model.spectrogram))
+    target = log_magnitudes.exp() - PREVIEW_FLOOR
+    assert ((got - target).norm() / target.norm()).item() < 0.1
+    # The seams between windows are where a per-window reconstruction would cancel.
+    frame_error = (got - target).norm(dim=2) / target.norm(dim=2)  # (1, 1, frames)
+    assert frame_error.max().item() < 0.3
+
+
+def test_decoding_is_validated_and_set_by_the_preset(tiny: ConvCAE) -> None:
+    assert tiny.decoding == "consistency"
+    assert from_preset("diffariff-tiny-tonal").decoding == "magnitude"
+    with pytest.raises(ValueError, match="decoding must be one of consistency, magnitude"):
+        tiny.decode(torch.zeros(1, 64, 2), decoding="griffin")
+    _kind, config = PRESETS["diffariff-tiny"]
+    with pytest.raises(ValueError, match="'griffin'"):
+        ConvCAE(dataclasses.replace(config, decoding="griffin"))
+    # Either way the audio has the asked length.
+    for decoding in ("consistency", "magnitude"):
+        assert tiny.decode(torch.zeros(1, 64, 3), decoding=decoding, length=10_000).shape == (
+            1,
+            1,
+            10_000,
+        )
 
 
 @pytest.mark.parametrize(

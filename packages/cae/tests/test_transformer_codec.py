@@ -135,3 +135,17 @@ def test_stereo_preset_size() -> None:
     model = TransformerCAE(config)  # type: ignore[arg-type]
     assert model.channels == 2
     assert 200e6 < sum(p.numel() for p in model.parameters()) < 300e6
+
+
+def test_magnitude_decoding_reads_the_preview(tiny: TransformerCAE, device: torch.device) -> None:
+    latents = tiny.encode(audio(2, 20_000, device))  # (2, 64, 5)
+    preview = tiny.preview_spectrogram(latents)
+    assert preview.shape == (2, 2, 1024, 5 * 8)
+    torch.testing.assert_close(preview, tiny.preview(tiny.features(latents)))
+    a = tiny.decode(latents, decoding="magnitude", generator=torch.Generator(device).manual_seed(0))
+    b = tiny.decode(latents, decoding="magnitude", generator=torch.Generator(device).manual_seed(0))
+    assert a.shape == (2, 2, 5 * 4096)
+    assert torch.equal(a, b)
+    assert not torch.equal(
+        a, tiny.decode(latents, generator=torch.Generator(device).manual_seed(0))
+    )

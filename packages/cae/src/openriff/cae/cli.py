@@ -5,7 +5,7 @@
     openriff-cae train --data AUDIO_DIR --out RUN_DIR [--preset diffariff-tiny] [--steps N]
     openriff-cae encode --model CKPT INPUT.wav [...] --out LATENT_DIR
     openriff-cae decode --model CKPT LATENTS.npy [...] --out AUDIO_DIR [--steps 1] [--seed 0]
-    openriff-cae roundtrip --model CKPT INPUT.wav --out OUTPUT.wav
+    openriff-cae roundtrip --model CKPT INPUT.wav --out OUTPUT.wav [--decoding magnitude]
 
 ``encode`` writes ``NAME.npy`` (``[C_latents=D, T]`` float32 latents) and ``NAME.json``
 (original length and sample rate, so ``decode`` restores the exact length). Multi-process
@@ -30,7 +30,7 @@ import torch
 
 from openriff.cae.audio import AudioError, load_audio, save_audio, write_atomic
 from openriff.cae.checkpoint import from_preset, from_pretrained
-from openriff.cae.codec import SpectrogramCodec
+from openriff.cae.codec import DECODINGS, SpectrogramCodec
 from openriff.cae.presets import PRESETS
 
 
@@ -127,7 +127,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
         latents, samples = _read_latents(source, model.latent_dim)
         generator = torch.Generator(args.device).manual_seed(args.seed)
         wave = model.decode(
-            latents[None].to(args.device), steps=args.steps, generator=generator, length=samples
+            latents[None].to(args.device),
+            steps=args.steps,
+            generator=generator,
+            length=samples,
+            decoding=args.decoding,
         )[0]
         save_audio(target, wave, model.sample_rate, subtype=args.subtype, overwrite=True)
         print(f"{source} -> {target} ({wave.shape[-1] / model.sample_rate:.2f} s)")
@@ -142,7 +146,13 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     wave = load_audio(args.input, model.sample_rate)
     latents = model.encode(wave[None].to(args.device))
     generator = torch.Generator(args.device).manual_seed(args.seed)
-    out = model.decode(latents, steps=args.steps, generator=generator, length=wave.shape[-1])[0]
+    out = model.decode(
+        latents,
+        steps=args.steps,
+        generator=generator,
+        length=wave.shape[-1],
+        decoding=args.decoding,
+    )[0]
     save_audio(target, out, model.sample_rate, subtype=args.subtype, overwrite=True)
     print(f"{args.input} -> {list(latents.shape[1:])} latents -> {target}")
     return 0
@@ -162,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def audio_out(p: argparse.ArgumentParser) -> None:
         p.add_argument("--steps", type=int, default=1, help="consistency decoding steps")
+        p.add_argument(
+            "--decoding",
+            choices=DECODINGS,
+            default=None,
+            help="consistency model or magnitude preview + Griffin-Lim (default: the model's)",
+        )
         p.add_argument("--seed", type=int, default=0, help="seed of the decoding noise")
         p.add_argument("--subtype", default=None, help="soundfile subtype: PCM_16, PCM_24, FLOAT")
 

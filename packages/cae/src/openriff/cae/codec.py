@@ -9,7 +9,16 @@ centres; decoded windows are cross-faded over the overlaps, so there is no seam.
 decoding is drawn from the given ``torch.Generator`` window after window, so a generator
 seeded the same way reproduces the output exactly.
 
-A subclass provides ``encode_spectrogram`` and ``decode_spectrogram`` for one window.
+A subclass provides ``encode_spectrogram``, ``decode_spectrogram`` and
+``preview_spectrogram`` for one window.
+
+Two decodings (the model config's ``decoding``, or ``decode(..., decoding=...)``):
+``"consistency"`` runs the consistency model (the papers' decoder, DiT follow-up 3.3);
+``"magnitude"`` takes the decoder's magnitude preview, the deterministic head that reads
+log magnitudes straight off the latents, and recovers phases by Griffin-Lim over the whole
+signal at once. A small model trained briefly learns the preview long before the
+consistency model learns to turn phases: its one-step decodings of bass notes all come out
+as the frame-rate buzz (94 Hz), while the preview already holds the pitch.
 """
 
 from __future__ import annotations
@@ -22,7 +31,15 @@ from torch import Tensor, nn
 
 from openriff.cae.consistency import ConsistencyConfig, consistency_weight
 from openriff.cae.evaluation import multiresolution_stft_distance
-from openriff.cae.spectral import SpectrogramConfig, from_spectrogram, magnitude, to_spectrogram
+from openriff.cae.spectral import (
+    SpectrogramConfig,
+    from_spectrogram,
+    griffin_lim,
+    magnitude,
+    to_spectrogram,
+)
+
+DECODINGS = ("consistency", "magnitude")
 
 # Floor added to compressed magnitudes before the log in the preview term (about -40 dB).
 PREVIEW_FLOOR = 0.01
@@ -65,6 +82,12 @@ def adapt_channels(wave: Tensor, channels: int) -> Tensor:
         raise ValueError(f"cannot map {have} audio channels onto a {channels}-channel model")
     groups = [wave[:, i::channels].mean(dim=1) for i in range(channels)]
     return torch.stack(groups, dim=1)
+
+
+def _checked_decoding(decoding: str) -> str:
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}; got {decoding!r}")
+    return decoding
 
 
 def check_wave(wave: Tensor) -> None:
@@ -111,9 +134,10 @@ class SpectrogramCodec(nn.Module):
 
     The codec attributes come from the model's config, which must have ``sample_rate``,
     ``channels``, ``latent_dim``, ``spectrogram``, ``consistency``, ``frames_per_latent``,
-    ``chunk_latents`` and ``overlap_latents``. Subclasses implement
-    :meth:`encode_spectrogram` and :meth:`decode_spectrogram`; their ``forward`` returns the
-    training loss of a batch of spectrograms.
+    ``chunk_latents``, ``overlap_latents`` and ``decoding`` (one of ``DECODINGS``).
+    Subclasses implement :meth:`encode_spectrogram`, :meth:`decode_spectrogram` and
+    :meth:`preview_spectrogram`; their ``forward`` returns the training loss of a batch of
+    spectrograms.
 
     Args:
         config: the model's frozen config.
@@ -128,6 +152,7 @@ class SpectrogramCodec(nn.Module):
     frames_per_latent: int
     chunk_latents: int
     overlap_latents: int
+    decoding: str
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -140,6 +165,7 @@ class SpectrogramCodec(nn.Module):
         self.frames_per_latent = config.frames_per_latent
         self.chunk_latents = config.chunk_latents
         self.overlap_latents = config.overlap_latents
+        self.decoding = _checked_decoding(config.decoding)
 
     @property
     def hop_length(self) -> int:
@@ -159,6 +185,13 @@ class SpectrogramCodec(nn.Module):
         self, latents: Tensor, *, steps: int, generator: torch.Generator | None
     ) -> Tensor:
         """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``."""
+        raise NotImplementedError
+
+    def preview_spectrogram(self, latents: Tensor) -> Tensor:
+        """Latents ``[B, D, T]`` -> log compressed magnitudes ``[B, C, F, T * frames_per_latent]``.
+
+        The decoder's deterministic magnitude head, trained on ``log(|X| + PREVIEW_FLOOR)``.
+        """
         raise NotImplementedError
 
     def objective(
@@ -262,15 +295,20 @@ class SpectrogramCodec(nn.Module):
         steps: int = 1,
         generator: torch.Generator | None = None,
         length: int | None = None,
+        decoding: str | None = None,
     ) -> Tensor:
         """Decode latents of any length.
 
         Args:
             latents: ``[B, latent_dim, T]``.
-            steps: consistency steps (1 is one-step decoding; more refine).
-            generator: randomness of the decoding noise; same seed, same audio.
+            steps: consistency steps (1 is one-step decoding; more refine); unused by the
+                magnitude decoding.
+            generator: randomness of the decoding noise (or of Griffin-Lim's starting
+                phases); same seed, same audio.
             length: output samples (default ``T * hop_length``); shorter trims, longer
                 pads with zeros. Pass the original length to undo :meth:`encode`'s padding.
+            decoding: ``"consistency"`` or ``"magnitude"`` (see the module docstring);
+                default: the model config's.
 
         Returns:
             audio ``[B, channels, length]``.
@@ -283,11 +321,26 @@ class SpectrogramCodec(nn.Module):
             raise ValueError(f"latents are empty: shape {list(latents.shape)}")
         if not torch.isfinite(latents).all():
             raise ValueError("latents contain NaN or infinite values")
+        decoding = self.decoding if decoding is None else _checked_decoding(decoding)
         param = self._param()
         latents = latents.to(param.device, param.dtype)
+        if decoding == "magnitude":
+            out = self._decode_magnitudes(latents, generator)
+        else:
+            out = self._decode_consistency(latents, steps, generator)
+        if length is not None:
+            if length < 0:
+                raise ValueError(f"length must be >= 0, got {length}")
+            out = nn.functional.pad(out, (0, max(0, length - out.shape[-1])))[..., :length]
+        return out
+
+    def _decode_consistency(
+        self, latents: Tensor, steps: int, generator: torch.Generator | None
+    ) -> Tensor:
+        """Window after window, cross-faded over the overlaps."""
         hop = self.hop_length
         total = latents.shape[-1]
-        out = torch.zeros(latents.shape[0], self.channels, total * hop, device=param.device)
+        out = torch.zeros(latents.shape[0], self.channels, total * hop, device=latents.device)
         norm = torch.zeros(total * hop, dtype=torch.float64)
         for lo, hi, keep_lo, keep_hi in windows(total, self.chunk_latents, self.overlap_latents):
             spec = self.decode_spectrogram(latents[..., lo:hi], steps=steps, generator=generator)
@@ -295,9 +348,22 @@ class SpectrogramCodec(nn.Module):
             weight = fade_weights(lo, hi, keep_lo, keep_hi, total, hop)
             out[..., lo * hop : hi * hop] += wave * weight.to(wave)
             norm[lo * hop : hi * hop] += weight
-        out = out / norm.to(out)
-        if length is not None:
-            if length < 0:
-                raise ValueError(f"length must be >= 0, got {length}")
-            out = nn.functional.pad(out, (0, max(0, length - out.shape[-1])))[..., :length]
-        return out
+        return out / norm.to(out)
+
+    def _decode_magnitudes(self, latents: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Previews of the windows' centres, then Griffin-Lim over the whole signal.
+
+        Phases recovered window by window would not line up across windows, and
+        cross-fading them would cancel; one pass over the joined magnitudes has no seam.
+        """
+        fpl = self.frames_per_latent
+        parts = []
+        for lo, hi, keep_lo, keep_hi in windows(
+            latents.shape[-1], self.chunk_latents, self.overlap_latents
+        ):
+            log_magnitudes = self.preview_spectrogram(
+                latents[..., lo:hi]
+            )  # (B, C, F, (hi - lo) * fpl)
+            parts.append(log_magnitudes[..., (keep_lo - lo) * fpl : (keep_hi - lo) * fpl])
+        magnitudes = (torch.cat(parts, dim=-1).float().exp() - PREVIEW_FLOOR).clamp_min(0.0)
+        return griffin_lim(magnitudes, self.spectrogram, generator=generator)

@@ -64,6 +64,9 @@ class ConvCAEConfig:
         overlap_latents: context frames on each side of a window.
         spectrogram: STFT representation.
         consistency: noise levels and consistency-training settings.
+        decoding: how ``decode`` makes audio: ``"consistency"`` (the consistency model) or
+            ``"magnitude"`` (the magnitude preview and Griffin-Lim phases; see
+            :mod:`openriff.cae.codec`). It changes nothing in training.
     """
 
     channels: int = 1
@@ -84,6 +87,7 @@ class ConvCAEConfig:
     overlap_latents: int = 4
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    decoding: str = "consistency"
 
     def __post_init__(self) -> None:
         levels = len(self.multipliers)
@@ -359,6 +363,11 @@ class ConvCAE(SpectrogramCodec):
         """Decoder feature pyramid of ``latents`` ``[B, D, n]``, finest level first."""
         pyramid: list[Tensor] = self.decoder(latents)
         return pyramid
+
+    def preview_spectrogram(self, latents: Tensor) -> Tensor:
+        """Latents ``[B, D, n]`` -> log compressed magnitudes ``[B, C, F, 8n]``."""
+        out: Tensor = self.decoder.preview(self.features(latents))
+        return out
 
     def decode_spectrogram(
         self, latents: Tensor, *, steps: int, generator: torch.Generator | None

@@ -37,10 +37,16 @@ PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
     "diffariff-tiny": ("conv", TINY_CONV),
     # diffariff-tiny for tonal stems (OpenRiff's default bass model): the preview term also
-    # weighs the loud bins, the harmonics that carry pitch (ConsistencyConfig).
+    # weighs the loud bins, the harmonics that carry pitch (ConsistencyConfig), and decoding
+    # goes through that preview (codec module docstring): within a CPU budget the tiny
+    # consistency model never learns to turn a bass note's phases.
     "diffariff-tiny-tonal": (
         "conv",
-        replace(TINY_CONV, consistency=replace(SHORT_RUN, preview_convergence_weight=1.0)),
+        replace(
+            TINY_CONV,
+            consistency=replace(SHORT_RUN, preview_convergence_weight=1.0),
+            decoding="magnitude",
+        ),
     ),
     "stereo": ("transformer", TransformerCAEConfig()),
     "stereo-tiny": (

@@ -148,3 +148,56 @@ def from_spectrogram(spec: Tensor, config: SpectrogramConfig) -> Tensor:
 def magnitude(spec: Tensor) -> Tensor:
     """Compressed magnitudes ``[B, C, F, T]`` of a representation ``[B, 2C, F, T]``."""
     return (spec[:, 0::2].float().square() + spec[:, 1::2].float().square() + 1e-12).sqrt()
+
+
+def griffin_lim(
+    magnitudes: Tensor,
+    config: SpectrogramConfig,
+    *,
+    iterations: int = 64,
+    momentum: float = 0.99,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """A waveform whose representation has the given compressed magnitudes.
+
+    Fast Griffin-Lim (Perraudin et al. 2013): start from random phases, then alternate
+    between keeping the wanted magnitudes and projecting onto the spectrograms of real
+    signals (inverse then forward transform), extrapolating each projection by
+    ``momentum``. It runs over this module's own framing, so frame ``t`` of the input is
+    frame ``t`` of :func:`to_spectrogram` (torchaudio's version centres frames differently).
+
+    Args:
+        magnitudes: ``[B, C, F, T]`` compressed magnitudes (``beta * |X|**alpha``), >= 0.
+        config: STFT parameters.
+        iterations: projections; 0 returns the random-phase start.
+        momentum: extrapolation of each projection (0 is plain Griffin-Lim).
+        generator: randomness of the starting phases; same seed, same audio.
+
+    Returns:
+        audio ``[B, C, T * hop]``.
+    """
+    if magnitudes.ndim != 4 or magnitudes.shape[2] != config.bins:
+        raise ValueError(
+            f"expected magnitudes [B, C, {config.bins}, T], got {list(magnitudes.shape)}"
+        )
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    magnitudes = magnitudes.float()
+
+    def channels(spec: Tensor) -> Tensor:  # complex (B, C, F, T) -> real (B, 2C, F, T)
+        return torch.stack((spec.real, spec.imag), dim=2).flatten(1, 2)
+
+    def complex_of(spec: Tensor) -> Tensor:  # real (B, 2C, F, T) -> complex (B, C, F, T)
+        return torch.complex(spec[:, 0::2], spec[:, 1::2])
+
+    angle = torch.rand(
+        magnitudes.shape, generator=generator, device=magnitudes.device, dtype=magnitudes.dtype
+    )
+    spec = torch.polar(magnitudes, 2.0 * torch.pi * angle)
+    previous: Tensor | None = None
+    for _ in range(iterations):
+        projected = complex_of(to_spectrogram(from_spectrogram(channels(spec), config), config))
+        step = projected if previous is None else projected + momentum * (projected - previous)
+        previous = projected
+        spec = magnitudes * step / step.abs().clamp_min(1e-12)
+    return from_spectrogram(channels(spec), config)

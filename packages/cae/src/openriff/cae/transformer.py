@@ -65,6 +65,9 @@ class TransformerCAEConfig:
         context_dropout: share of training examples without context.
         spectrogram: STFT representation.
         consistency: noise levels and training settings.
+        decoding: how ``decode`` makes audio: ``"consistency"`` (the consistency model) or
+            ``"magnitude"`` (the magnitude preview and Griffin-Lim phases; see
+            :mod:`openriff.cae.codec`). It changes nothing in training.
     """
 
     channels: int = 2
@@ -85,6 +88,7 @@ class TransformerCAEConfig:
     context_dropout: float = 0.2
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    decoding: str = "consistency"
 
     def __post_init__(self) -> None:
         if self.frames_per_latent % self.patch_frames:
@@ -326,6 +330,10 @@ class TransformerCAE(SpectrogramCodec):
         return self.denoise(noisy, sigma, features, context)
 
     # Codec -----------------------------------------------------------------------------
+
+    def preview_spectrogram(self, latents: Tensor) -> Tensor:
+        """Latents ``[B, D, n]`` -> log compressed magnitudes ``[B, C, F, 8n]``."""
+        return self.preview(self.features(latents))
 
     def decode_spectrogram(
         self, latents: Tensor, *, steps: int, generator: torch.Generator | None
