@@ -361,9 +361,8 @@ class SpectrogramCodec(nn.Module):
         for lo, hi, keep_lo, keep_hi in windows(
             latents.shape[-1], self.chunk_latents, self.overlap_latents
         ):
-            log_magnitudes = self.preview_spectrogram(
-                latents[..., lo:hi]
-            )  # (B, C, F, (hi - lo) * fpl)
+            # (B, C, F, (hi - lo) * fpl)
+            log_magnitudes = self.preview_spectrogram(latents[..., lo:hi])
             parts.append(log_magnitudes[..., (keep_lo - lo) * fpl : (keep_hi - lo) * fpl])
         magnitudes = (torch.cat(parts, dim=-1).float().exp() - PREVIEW_FLOOR).clamp_min(0.0)
         return griffin_lim(magnitudes, self.spectrogram, generator=generator)

@@ -62,8 +62,10 @@ def write_codec_audio(
     for song in songs:
         wanted = [s.name for s in song.stems if s.instrument in targets]
         folder = root / song.name
-        if not wanted or folder.is_dir():  # no target, or written by an earlier run
-            folders += [folder] if wanted else []
+        if not wanted:
+            continue
+        if folder.is_dir():  # written by an earlier run
+            folders.append(folder)
             continue
         waves = load_stems(song, report)
         kept = [name for name in wanted if name in waves]
