@@ -94,3 +94,41 @@ def test_prepare_with_clap(data: Path, codec, clap_checkpoint: Path, tmp_path: P
     assert cond.keep_embedding is not None
     kept = cond.embedding[cond.keep_embedding]
     torch.testing.assert_close(kept.norm(dim=1), torch.ones(kept.shape[0]))
+
+
+def test_prepare_with_context_chroma(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from openriff.pipeline.chroma import context_chroma
+    from openriff.pipeline.layout import load_stems, read_generic
+
+    plain = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0, seed=1)
+    chroma = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0, seed=1, context_chroma=True)
+    prepare(plain, codec, tmp_path / "plain", show_progress=False)
+    prepare(chroma, codec, tmp_path / "chroma", show_progress=False)
+    a, b = ShardDataset(tmp_path / "plain" / "train"), ShardDataset(tmp_path / "chroma" / "train")
+    assert a.pairs == b.pairs
+    assert b.context.shape == (len(a), 64 + 12, 8)
+    torch.testing.assert_close(b.context[:, :64], a.context)  # the latents, then the chroma
+    assert b.context[~b.has_context].abs().max() == 0
+    songs = {s.name: s for s in read_generic(data)[0]}
+    checked = 0
+    for i, pair in enumerate(b.pairs):
+        if not pair["context"]:
+            continue
+        waves = load_stems(songs[pair["song"]])
+        window = slice(pair["start"], pair["start"] + pair["length"])
+        mix = sum(torch.from_numpy(waves[name][window]) for name in pair["context"])
+        expected = context_chroma(mix, codec.hop_length, 8)
+        torch.testing.assert_close(b.context[i, 64:], expected, atol=1e-5, rtol=1e-4)
+        checked += 1
+    assert checked > 0
+    # A folder prepared before the setting existed resumes as one prepared without it...
+    record = tmp_path / "plain" / "prepare.json"
+    settings = json.loads(record.read_text())
+    del settings["config"]["context_chroma"]
+    record.write_text(json.dumps(settings))
+    prepare(plain, codec, tmp_path / "plain", show_progress=False)
+    # ...and not as one with it.
+    with pytest.raises(ValueError, match="other settings"):
+        prepare(chroma, codec, tmp_path / "plain", show_progress=False)

@@ -29,6 +29,7 @@ def sets() -> list[str]:
 def test_default_recipe_is_complete() -> None:
     recipe = load_recipe()
     assert recipe["prepare"]["targets"] == ["bass"]
+    assert recipe["prepare"]["context_chroma"] is True
     assert recipe["ldm"]["preset"] == "small-unet"
     assert recipe["max_bundle_megabytes"] == 50
     assert DEFAULT_RECIPE.is_file()
@@ -61,6 +62,7 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     assert [s["stage"] for s in stages] == ["data", "codec-audio", "codec", "prepare", "ldm"]
     assert stages[3]["command"][:2] == ["openriff", "prepare"]
     assert "--target" in stages[3]["command"]
+    assert "--context-chroma" in stages[3]["command"]
     # The codec trained on the bass stems and the mixes of the other stems only.
     assert stages[2]["command"][stages[2]["command"].index("--data") + 1] == str(
         run / "codec-audio"
@@ -71,8 +73,13 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     assert recorded["codec"]["steps"] == 2
     info = json.loads((bundle / "bundle.json").read_text())
     assert info["provenance"]["prepare"]["config"]["pairs"]["targets"] == ["bass"]
-    out = AccompanimentPipeline.from_pretrained(bundle).generate(duration=0.5, steps=2, seed=0)
+    assert info["provenance"]["prepare"]["config"]["context_chroma"] is True
+    pipeline = AccompanimentPipeline.from_pretrained(bundle)
+    assert pipeline.context_chroma
+    out = pipeline.generate(duration=0.5, steps=2, seed=0)
     assert out.audio.shape == (1, 2, 24_000)
+    context = np.sin(np.arange(24_000) * 2 * np.pi * 220 / 48_000).astype(np.float32)
+    assert pipeline.generate(context, steps=2, seed=0).audio.shape == (1, 2, 24_000)
 
     # A second run resumes every stage (nothing retrained) and rewrites the bundle.
     def state() -> tuple[bytes, bytes, list[str]]:

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from openriff.pipeline.chroma import fold_matrix
+
 # Frequencies folded into the chromagram: from below the lowest bass note to the
 # harmonics that still carry the pitch.
 CHROMA_FMIN = 30.0
@@ -66,14 +68,10 @@ def chromagram(
     """
     mono = _mono(wave)
     power = _stft_magnitude(mono, n_fft, hop) ** 2  # (F, K)
-    freqs = np.arange(power.shape[1]) * sample_rate / n_fft
-    band = (freqs >= CHROMA_FMIN) & (freqs <= CHROMA_FMAX)
-    classes = np.round(12 * np.log2(freqs[band] / 440.0) + 69).astype(int) % 12
-    chroma = np.zeros((power.shape[0], 12))
-    for pc in range(12):
-        chroma[:, pc] = power[:, band][:, classes == pc].sum(1)
+    fold = fold_matrix(sample_rate, n_fft, CHROMA_FMIN, CHROMA_FMAX)  # (K, 12)
+    chroma = power @ fold  # (F, 12)
     times = np.arange(power.shape[0]) * hop / sample_rate
-    return times, chroma, power[:, band].sum(1)
+    return times, chroma, chroma.sum(1)
 
 
 def harmonic_fit(

@@ -6,6 +6,7 @@
     openriff data codec-audio --data SONGS --out DIR --target bass [--layout generic]
     openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
+        [--context-chroma]
     openriff train ldm --data PREPARED --out RUN [--preset tiny-unet] [--config TRAIN.json]
     openriff train bridge --data PREPARED --out RUN [--clap CLAP.pt] [--bundle RUN/bundle]
     openriff train recipe --run RUN [--recipe R.json] [--set codec.steps=100] [--install DIR]
@@ -93,6 +94,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         pairs=pairs,
         validation=args.validation,
         seed=args.seed,
+        context_chroma=args.context_chroma,
     )
     clap = None
     if args.clap is not None:
@@ -270,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target", action="append", default=[],
         help="instrument a target may be (repeat; default: any non-vocal stem)",
+    )  # fmt: skip
+    p.add_argument(
+        "--context-chroma", action="store_true",
+        help="append a 12-bin chromagram of the context to its latents (for codecs whose "
+        "latents keep little of the harmony; bundles built on it append it when generating)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

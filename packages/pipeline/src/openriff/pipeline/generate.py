@@ -60,6 +60,7 @@ from openriff.latent_diffusion.samplers import (
 from openriff.latent_diffusion.schedules import karras_sigmas
 from openriff.pipeline.audio_io import SAMPLE_RATE, load_input, match_channels, mix
 from openriff.pipeline.bundle import AccompanimentModel
+from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 
 SAMPLERS = {
     "heun": sample_heun,
@@ -184,9 +185,11 @@ class AccompanimentPipeline:
         self.progress = progress
         self.root = root
         self._clap: Any = None
-        pairs = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
-        window = float(pairs.get("pairs", {}).get("window", 120 * model.codec.hop_length))
+        prepared = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
+        window = float(prepared.get("pairs", {}).get("window", 120 * model.codec.hop_length))
         self.window = max(1, round(window / model.codec.hop_length))  # latent frames
+        # Trained on contexts with their chromagram appended: append it here too.
+        self.context_chroma = bool(prepared.get("context_chroma", False))
 
     @classmethod
     def from_pretrained(
@@ -267,6 +270,18 @@ class AccompanimentPipeline:
         wave = adapt_channels(wave[None].float(), self.model.codec.channels)
         latents: Tensor = self.model.codec.encode(wave.to(self.device))
         return latents
+
+    def _encode_context(self, wave: Tensor) -> Tensor:
+        """``[C, S]`` context -> the denoiser's context ``[1, Dc, T]``.
+
+        Its latents, then, for a bundle prepared with ``context_chroma``, its chromagram
+        (:func:`openriff.pipeline.chroma.context_chroma`): ``Dc = D + 12``.
+        """
+        latents = self._encode(wave)
+        if not self.context_chroma:
+            return latents
+        mono = wave.float().mean(0, keepdim=True).to(latents.device)  # (1, S)
+        return append_context_chroma(latents, mono, self.hop)  # (1, D + 12, T)
 
     def _clap_encoder(self) -> Any:
         if self._clap is None:
@@ -350,7 +365,7 @@ class AccompanimentPipeline:
                 )
             wave = torch.nn.functional.pad(wave, (0, max(0, length - wave.shape[-1])))
             wave = wave[..., :length]
-        return self._encode(wave), int(wave.shape[-1])
+        return self._encode_context(wave), int(wave.shape[-1])
 
     # Jobs ----------------------------------------------------------------------------------
 
@@ -373,7 +388,8 @@ class AccompanimentPipeline:
         batch = options.num_candidates
         has_context = context is not None
         if context is None:
-            context = torch.zeros(1, self.model.codec.latent_dim, frames, device=self.device)
+            channels = self.model.codec.latent_dim + (CHROMA_BINS if self.context_chroma else 0)
+            context = torch.zeros(1, channels, frames, device=self.device)
         cond = Conditioning(
             context=context.expand(batch, -1, -1).to(self.dtype),
             embedding=None if embedding is None else embedding.expand(batch, -1).to(self.dtype),
@@ -686,7 +702,7 @@ class AccompanimentPipeline:
             aligned = torch.zeros(ctx.shape[0], total)
             take = min(ctx.shape[-1], total - (pad - before))
             aligned[:, pad - before : pad - before + take] = ctx[:, :take]
-            context_latents = self._encode(aligned)[..., :frames]
+            context_latents = self._encode_context(aligned)[..., :frames]
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         job = self._job(opts, context_latents, embedding, frames, seed=seed,
@@ -801,7 +817,7 @@ class AccompanimentPipeline:
                 )
             cycle = _resample_periodic(ctx[:, :length].numpy(), length, period)
             tiled = torch.from_numpy(np.tile(cycle, (1, 3)))
-            context_latents = self._encode(tiled)[..., frames : 2 * frames]
+            context_latents = self._encode_context(tiled)[..., frames : 2 * frames]
         seed, generator = self._start(opts)
         embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
         margin = min(frames, max(2, self.window // 4))
@@ -940,7 +956,7 @@ class AccompanimentPipeline:
         style = self._style(opts, sample_rate)
         stems, codes = [], []
         for part in parts:
-            latents = None if running is None else self._encode(torch.from_numpy(running))
+            latents = None if running is None else self._encode_context(torch.from_numpy(running))
             embedding = self._source_embedding(part, opts, generator, sample_rate)
             job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
                             style=style)  # fmt: skip

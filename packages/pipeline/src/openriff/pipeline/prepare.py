@@ -5,7 +5,8 @@ its pairs (:mod:`openriff.pipeline.pairs`) encoded with a LatentCodec and, unles
 CLAP-free, the CLAP embedding of each pair's reference segment:
 
 * ``target`` ``[N, D, T]`` and ``context`` ``[N, D, T]`` latents (context zeros where the
-  pair has none) with ``has_context`` ``[N]``;
+  pair has none) with ``has_context`` ``[N]``; with ``context_chroma`` the context is
+  ``[N, D + 12, T]``: its latents, then its chromagram (:mod:`openriff.pipeline.chroma`);
 * ``clap`` ``[N, 512]`` and ``has_clap`` ``[N]`` (no reference segment, or CLAP-free: 0);
 * metadata: the pairs (song, start, target stem, context stems, instrument, tags) as JSON.
 
@@ -32,6 +33,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
+from openriff.pipeline.chroma import append_context_chroma
 from openriff.pipeline.layout import READERS, ScanReport, Song, load_stems
 from openriff.pipeline.pairs import Pair, PairConfig, render_pair, sample_pairs, split_songs
 
@@ -47,6 +49,9 @@ class PrepareConfig:
         validation: share of songs held out (by song).
         seed: seed of the split and of every song's pairs.
         batch_size: windows encoded per codec call.
+        context_chroma: append the context's chromagram to its latents
+            (:func:`openriff.pipeline.chroma.context_chroma`); bundles trained on such
+            shards append it when they generate.
     """
 
     data: str
@@ -55,6 +60,7 @@ class PrepareConfig:
     validation: float = 0.1
     seed: int = 0
     batch_size: int = 8
+    context_chroma: bool = False
 
     def __post_init__(self) -> None:
         if self.layout not in READERS:
@@ -98,6 +104,11 @@ def encode_song(
         codec, [c if c is not None else silence for c, _, _ in rendered], config.batch_size
     )
     has_context = torch.tensor([c is not None for c, _, _ in rendered])
+    if config.context_chroma:
+        mixes = torch.from_numpy(
+            np.stack([c if c is not None else silence for c, _, _ in rendered])
+        )  # (N, S)
+        contexts = append_context_chroma(contexts, mixes, float(codec.hop_length))
     contexts[~has_context] = 0.0
     has_clap = torch.tensor([clap is not None and r is not None for _, _, r in rendered])
     embeddings = torch.zeros(len(pairs), 512 if clap is None else clap.dim)
@@ -154,6 +165,8 @@ def prepare(
     record = root / "prepare.json"
     if record.is_file():
         previous = json.loads(record.read_text())
+        # Folders prepared before the setting existed were prepared without it.
+        previous.get("config", {}).setdefault("context_chroma", False)
         if previous != settings:
             raise ValueError(
                 f"{root} was prepared with other settings ({record}); use a new folder"

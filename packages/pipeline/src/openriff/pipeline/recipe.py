@@ -7,7 +7,8 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
 2. ``openriff-cae train``: the codec, on every stem of those songs, or (``codec.audio``
    ``"targets-and-contexts"``) on the target stems and the mix of each song's other stems,
    written first by ``openriff data codec-audio``;
-3. ``openriff prepare``: latent shards (CLAP-free), targets restricted as the recipe says;
+3. ``openriff prepare``: latent shards (CLAP-free), targets restricted as the recipe says,
+   the context's chromagram appended to its latents when ``prepare.context_chroma``;
 4. ``openriff train ldm``: the denoiser, which writes the bundle;
 5. slimming: the bundle keeps only the weights inference loads (the EMA weights, as
    ``model.safetensors``), the recipe and the run's log, and must fit the size budget.
@@ -123,6 +124,8 @@ def stage_commands(
     ]  # fmt: skip
     for target in prep.get("targets", []):
         prepare += ["--target", target]
+    if prep.get("context_chroma", False):
+        prepare.append("--context-chroma")
     settings = run / "ldm-settings.json"  # written by run_recipe from recipe["ldm"]
     commands = {
         "data": [
