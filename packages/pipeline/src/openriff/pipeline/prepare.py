@@ -100,15 +100,12 @@ def encode_song(
     rendered = [render_pair(p, waves, config.pairs.reference) for p in pairs]
     silence = np.zeros(config.pairs.window, np.float32)
     targets = _encode(codec, [t for _, t, _ in rendered], config.batch_size)
-    contexts = _encode(
-        codec, [c if c is not None else silence for c, _, _ in rendered], config.batch_size
-    )
+    mixes = [c if c is not None else silence for c, _, _ in rendered]
+    contexts = _encode(codec, mixes, config.batch_size)
     has_context = torch.tensor([c is not None for c, _, _ in rendered])
     if config.context_chroma:
-        mixes = torch.from_numpy(
-            np.stack([c if c is not None else silence for c, _, _ in rendered])
-        )  # (N, S)
-        contexts = append_context_chroma(contexts, mixes, float(codec.hop_length))
+        audio = torch.from_numpy(np.stack(mixes))  # (N, S)
+        contexts = append_context_chroma(contexts, audio, float(codec.hop_length))
     contexts[~has_context] = 0.0
     has_clap = torch.tensor([clap is not None and r is not None for _, _, r in rendered])
     embeddings = torch.zeros(len(pairs), 512 if clap is None else clap.dim)
