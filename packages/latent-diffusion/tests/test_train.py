@@ -29,7 +29,13 @@ from openriff.latent_diffusion.checkpoint import (
     save_pretrained,
 )
 from openriff.latent_diffusion.data import SyntheticTask, TensorLatents
-from openriff.latent_diffusion.train import TrainConfig, initial_model, learning_rate, train
+from openriff.latent_diffusion.train import (
+    TrainConfig,
+    initial_model,
+    learning_rate,
+    make_loss,
+    train,
+)
 
 TASK = SyntheticTask()
 
@@ -172,6 +178,40 @@ def test_other_settings_are_refused(dataset, tmp_path: Path) -> None:  # type: i
     train(small(steps=1), dataset, tmp_path / "run", show_progress=False)
     with pytest.raises(ValueError, match="other settings"):
         train(small(steps=1, lr=1e-4), dataset, tmp_path / "run", show_progress=False)
+
+
+@pytest.mark.parametrize("objective", ["edm", "consistency"])
+def test_noise_level_draw_follows_p_mean_and_p_std(objective: str) -> None:
+    model = ModelConfig(backbone="dit", preset="tiny", objective=objective)
+    g = torch.Generator().manual_seed(0)
+
+    def student_levels(p_mean: float | None = None, p_std: float | None = None) -> torch.Tensor:
+        levels = make_loss(model, p_mean, p_std).draw(20000, g, progress=1.0)
+        return (levels[:, 0] if levels.ndim == 2 else levels).log()  # consistency: [B, 2]
+
+    default, shifted = student_levels(), student_levels(0.5, 0.8)
+    expected = {"edm": (-1.2, 1.2), "consistency": (-1.1, 2.0)}[objective]
+    # The consistency draw is clipped to [sigma_min, sigma_max]: compare medians there.
+    assert float(default.median()) == pytest.approx(expected[0], abs=0.05)
+    assert float(shifted.median()) == pytest.approx(0.5, abs=0.05)
+    spread = (shifted.quantile(0.8413) - shifted.quantile(0.1587)) / 2
+    assert float(spread) == pytest.approx(0.8, abs=0.05)
+    with pytest.raises(ValueError, match="p_std"):
+        small(p_std=0.0)
+
+
+def test_a_run_stored_before_p_mean_existed_resumes(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run = tmp_path / "run"
+    cfg = small()
+    train(cfg, dataset, run, show_progress=False)
+    stored = json.loads((run / "train.json").read_text())
+    del stored["p_mean"], stored["p_std"]
+    (run / "train.json").write_text(json.dumps(stored))
+    for late in [run / "final", run / "checkpoints" / "step-00000004"]:
+        shutil.rmtree(late)
+    train(cfg, dataset, run, show_progress=False)
+    lines = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4]
 
 
 def test_gradient_accumulation_matches_one_big_batch(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
