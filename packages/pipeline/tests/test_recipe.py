@@ -31,6 +31,9 @@ def test_default_recipe_is_complete() -> None:
     assert recipe["prepare"]["targets"] == ["bass"]
     assert recipe["prepare"]["context_chroma"] is True
     assert recipe["ldm"]["preset"] == "small-unet"
+    # Noise levels drawn higher than EDM's default: the bass's pitch is chosen from the
+    # context at high noise levels (see the pipeline README's training recipe).
+    assert recipe["ldm"]["settings"]["p_mean"] > -1.2
     assert recipe["max_bundle_megabytes"] == 50
     assert DEFAULT_RECIPE.is_file()
     with pytest.raises(ValueError, match="no setting 'stepz'"):
@@ -74,6 +77,11 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     info = json.loads((bundle / "bundle.json").read_text())
     assert info["provenance"]["prepare"]["config"]["pairs"]["targets"] == ["bass"]
     assert info["provenance"]["prepare"]["config"]["context_chroma"] is True
+    trained = info["provenance"]["train"]
+    assert (trained["p_mean"], trained["p_std"]) == (
+        recorded["ldm"]["settings"]["p_mean"],
+        recorded["ldm"]["settings"]["p_std"],
+    )
     pipeline = AccompanimentPipeline.from_pretrained(bundle)
     assert pipeline.context_chroma
     out = pipeline.generate(duration=0.5, steps=2, seed=0)
