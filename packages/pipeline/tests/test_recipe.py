@@ -19,6 +19,7 @@ SMALL = {
     "prepare.validation": 0, "ldm.preset": "tiny-unet", "ldm.settings.steps": 2,
     "ldm.settings.batch_size": 2, "ldm.settings.warmup_steps": 1,
     "ldm.settings.checkpoint_every": 2,
+    "prepare.context_chroma": True,  # off in the default recipe; on here to cover its path
 }  # fmt: skip
 
 
@@ -29,7 +30,7 @@ def sets() -> list[str]:
 def test_default_recipe_is_complete() -> None:
     recipe = load_recipe()
     assert recipe["prepare"]["targets"] == ["bass"]
-    assert recipe["prepare"]["context_chroma"] is True
+    assert recipe["prepare"]["context_chroma"] is False
     assert recipe["ldm"]["preset"] == "small-unet"
     # Noise levels drawn higher than EDM's default: the bass's pitch is chosen from the
     # context at high noise levels (see the pipeline README's training recipe).
