@@ -198,6 +198,8 @@ def test_noise_level_draw_follows_p_mean_and_p_std(objective: str) -> None:
     assert float(spread) == pytest.approx(0.8, abs=0.05)
     with pytest.raises(ValueError, match="p_std"):
         small(p_std=0.0)
+    with pytest.raises(ValueError, match="v-objective"):
+        config("dit", "v", p_mean=0.0)
 
 
 def test_a_run_stored_before_p_mean_existed_resumes(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

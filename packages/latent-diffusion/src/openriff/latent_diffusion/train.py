@@ -121,6 +121,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.p_std is not None and self.p_std <= 0:
             raise ValueError("p_std must be > 0")
+        if self.model.objective == "v" and (self.p_mean, self.p_std) != (None, None):
+            raise ValueError(
+                "p_mean and p_std set the noise-level draw of the edm and consistency "
+                "objectives; the v-objective draws uniform times"
+            )
 
 
 def make_loss(
