@@ -196,6 +196,9 @@ def test_noise_level_draw_follows_p_mean_and_p_std(objective: str) -> None:
     assert float(shifted.median()) == pytest.approx(0.5, abs=0.05)
     spread = (shifted.quantile(0.8413) - shifted.quantile(0.1587)) / 2
     assert float(spread) == pytest.approx(0.8, abs=0.05)
+
+
+def test_bad_noise_level_draws_are_refused() -> None:
     with pytest.raises(ValueError, match="p_std"):
         small(p_std=0.0)
     with pytest.raises(ValueError, match="v-objective"):
