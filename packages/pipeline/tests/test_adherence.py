@@ -121,6 +121,9 @@ def test_evaluate_synthetic_on_a_tiny_bundle(bundle: Path, tmp_path: Path, capsy
             assert all(np.isnan(v) or 0.0 <= v <= 1.0 for v in values)
     assert 0.0 <= report["apa"] <= 1.0
     assert "codec round trip" in format_report(report)
+    # Settings left out are reported as used: the tiny bundle recommends none.
+    assert (report["config"]["cfg_context"], report["config"]["sampler"]) == (1.25, "heun")
+    assert "2 heun steps, context guidance 1.25" in format_report(report)
     # The round trip is the codec's: decoding the true stem's latents with the same seed.
     song_seed = report["songs"][0]["seed"]
     assert song_seed == config.first_seed

@@ -1,5 +1,7 @@
 """AccompanimentPipeline on a tiny bundle: conditioning settings, windows, seeds, inputs."""
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +81,42 @@ def test_bad_input(pipeline: AccompanimentPipeline) -> None:
         pipeline.generate(np.full(1000, np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         pipeline.generate(np.zeros((1, 2, 3), dtype=np.float32))
+
+
+def recommending(bundle: Path, folder: Path, sampling: object) -> Path:
+    """A copy of ``bundle`` whose bundle.json recommends ``sampling``."""
+    shutil.copytree(bundle, folder)
+    info = json.loads((folder / "bundle.json").read_text())
+    info["sampling"] = sampling
+    (folder / "bundle.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_bundle_recommended_sampling(
+    bundle: Path, pipeline: AccompanimentPipeline, tmp_path: Path
+) -> None:
+    recommended = AccompanimentPipeline.from_pretrained(
+        recommending(bundle, tmp_path / "rec", {"cfg_context": 3.0, "steps": 3})
+    )
+    assert pipeline.model.sampling == {}
+    context = context_wave(0.5)
+    out = recommended.generate(context, seed=0)
+    assert (out.settings["cfg_context"], out.settings["steps"]) == (3.0, 3)
+    assert out.settings["cfg_clap"] == 1.25  # not recommended: the library's default
+    explicit = pipeline.generate(context, seed=0, cfg_context=3.0, steps=3)
+    assert np.array_equal(out.audio, explicit.audio)
+    # A caller's value wins; the methods taking **options use the recommendation too.
+    assert recommended.generate(context, seed=0, cfg_context=1.0).settings["cfg_context"] == 1.0
+    varied = recommended.vary(out.audio[0], 0.5, context, seed=0)
+    assert (varied.settings["cfg_context"], varied.settings["steps"]) == (3.0, 3)
+    for i, (sampling, message) in enumerate(
+        [
+            ({"cfg": 3.0}, "unknown sampling settings"),
+            ({"seed": 1}, "unknown sampling settings"),
+            ({"cfg_context": 50.0}, "recommended sampling is invalid.*cfg_context"),
+            ([3.0], "mapping"),
+        ]
+    ):
+        folder = recommending(bundle, tmp_path / f"bad-{i}", sampling)
+        with pytest.raises(ValueError, match=message):
+            AccompanimentPipeline.from_pretrained(folder)

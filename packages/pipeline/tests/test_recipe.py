@@ -36,7 +36,11 @@ def test_default_recipe_is_complete() -> None:
     # context at high noise levels (see the pipeline README's training recipe).
     assert recipe["ldm"]["settings"]["p_mean"] > -1.2
     assert recipe["max_bundle_megabytes"] == 50
+    # Stronger context guidance than the library's default 1.25, as measured.
+    assert recipe["sampling"]["cfg_context"] > 1.25
     assert DEFAULT_RECIPE.is_file()
+    with pytest.raises(ValueError, match="cfg_context"):
+        load_recipe(overrides={"sampling.cfg_context": 50.0})
     with pytest.raises(ValueError, match="no setting 'stepz'"):
         load_recipe(overrides={"codec.stepz": 1})
     with pytest.raises(ValueError, match="not a section"):
@@ -83,9 +87,11 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
         recorded["ldm"]["settings"]["p_mean"],
         recorded["ldm"]["settings"]["p_std"],
     )
+    assert info["sampling"] == recorded["sampling"]
     pipeline = AccompanimentPipeline.from_pretrained(bundle)
     assert pipeline.context_chroma
     out = pipeline.generate(duration=0.5, steps=2, seed=0)
+    assert out.settings["cfg_context"] == recorded["sampling"]["cfg_context"]
     assert out.audio.shape == (1, 2, 24_000)
     context = np.sin(np.arange(24_000) * 2 * np.pi * 220 / 48_000).astype(np.float32)
     assert pipeline.generate(context, steps=2, seed=0).audio.shape == (1, 2, 24_000)

@@ -10,7 +10,9 @@ A bundle is a folder::
 
 plus references to what is *not* copied: the LAION-CLAP checkpoint (a path; third-party
 weights the user provides). ``bundle.json`` also keeps the preparation and training
-settings. The folder is written to a temporary sibling and renamed when complete.
+settings, and may recommend sampling settings (``"sampling"``: the guidance strength,
+steps... that its trainer measured to work best); generation uses them wherever the caller
+gives none. The folder is written to a temporary sibling and renamed when complete.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ FORMAT = "openriff-accompaniment"
 VERSION = 1
 # The default model ships inside the package (see the README); OPENRIFF_BUNDLE overrides it.
 DEFAULT_BUNDLE = Path(__file__).parent / "default_bundle"
+# Sampling settings a bundle may recommend (bundle.json "sampling"); a caller's value wins.
+RECOMMENDABLE = ("steps", "sampler", "cfg_context", "cfg_clap", "cfg_rescale", "stereo_width")
 
 
 def _versions() -> dict[str, str]:
@@ -58,6 +62,7 @@ def write_bundle(
     clap_checkpoint: str | None = None,
     clap_architecture: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Assemble a bundle folder.
@@ -72,9 +77,12 @@ def write_bundle(
         clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
         clap_architecture: ``{"amodel": ..., "fusion": ...}`` of that checkpoint.
         provenance: settings and facts to keep (data preparation, training).
+        sampling: recommended sampling settings (keys from :data:`RECOMMENDABLE`), used
+            when a caller gives none; None recommends nothing.
         overwrite: replace an existing bundle.
     """
     out = Path(target)
+    check_sampling(sampling or {}, "sampling")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
     if sum(key in codec for key in ("path", "preset", "music2latent")) != 1:
@@ -99,9 +107,25 @@ def write_bundle(
             "bridge": "bridge" if bridge is not None else None,
             "clap": {"checkpoint": clap_checkpoint, **(clap_architecture or {})},
             "provenance": provenance or {},
+            "sampling": dict(sampling or {}),
         }
         (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
     return out
+
+
+def check_sampling(sampling: Any, where: str) -> None:
+    """Refuse a sampling recommendation that is not a mapping of :data:`RECOMMENDABLE` keys.
+
+    Its values are checked where they are used (``generate.Sampling``).
+    """
+    if not isinstance(sampling, dict):
+        raise ValueError(f"{where} must be a mapping of sampling settings, got {sampling!r}")
+    unknown = sorted(set(sampling) - set(RECOMMENDABLE))
+    if unknown:
+        raise ValueError(
+            f"{where} recommends unknown sampling settings {unknown}; a bundle may recommend "
+            f"{list(RECOMMENDABLE)}"
+        )
 
 
 @dataclass
@@ -114,6 +138,11 @@ class AccompanimentModel:
     bridge: Any | None
     clap_checkpoint: str | None
     info: dict[str, Any]
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The sampling settings the bundle recommends (empty: the library's defaults)."""
+        return dict(self.info.get("sampling") or {})
 
     @classmethod
     def load(
@@ -147,6 +176,7 @@ class AccompanimentModel:
                 f"{path} has bundle version {info['version']}; this openriff-pipeline reads "
                 f"up to {VERSION}: upgrade it"
             )
+        check_sampling(info.get("sampling") or {}, f"{path}: 'sampling'")
         from openriff.cae import from_preset
         from openriff.cae import from_pretrained as codec_from_pretrained
 

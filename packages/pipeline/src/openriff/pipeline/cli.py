@@ -330,9 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=int, default=8)
     p.add_argument("--target", default="bass", help="stem to generate: bass, keys, guitar, ...")
     p.add_argument("--prompt", default=None, help="text for bundles with CLAP")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--sampler", default="heun")
-    p.add_argument("--cfg-context", type=float, default=1.25)
+    # Left out, these take the bundle's recommendation, else the library's default.
+    p.add_argument("--steps", type=int, default=None, help="sampler steps")
+    p.add_argument("--sampler", default=None, help="heun, euler, ddim or consistency")
+    p.add_argument("--cfg-context", type=float, default=None, help="context guidance (0-20)")
     p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
     p.add_argument("--json", type=Path, default=None, help="also write the full report here")
     p.add_argument("--overwrite", action="store_true")

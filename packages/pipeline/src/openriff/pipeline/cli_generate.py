@@ -37,12 +37,13 @@ def _sampling_args(p: argparse.ArgumentParser, *, candidates: bool = True) -> No
         "--music2latent", type=Path, default=None,
         help="music2latent.pt on this machine, for bundles built on it (default: as bundled)",
     )  # fmt: skip
-    p.add_argument("--steps", type=int, default=30, help="sampler steps (1-1000)")
-    p.add_argument("--sampler", default="heun", help="heun, euler, ddim or consistency")
-    p.add_argument("--cfg-context", type=float, default=1.25, help="context guidance (0-20)")
-    p.add_argument("--cfg-clap", type=float, default=1.25, help="CLAP guidance (0-20)")
-    p.add_argument("--cfg-rescale", type=float, default=0.0, help="CFG rescale (0-1)")
-    p.add_argument("--stereo-width", type=float, default=0.4, help="pseudo-stereo (0: mono)")
+    # Left out, these six take the bundle's recommendation, else the library's default.
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (1-1000; 30)")
+    p.add_argument("--sampler", default=None, help="heun, euler, ddim or consistency (heun)")
+    p.add_argument("--cfg-context", type=float, default=None, help="context guidance (0-20)")
+    p.add_argument("--cfg-clap", type=float, default=None, help="CLAP guidance (0-20)")
+    p.add_argument("--cfg-rescale", type=float, default=None, help="CFG rescale (0-1; 0)")
+    p.add_argument("--stereo-width", type=float, default=None, help="pseudo-stereo (0-1; 0.4)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: drawn, recorded)")
     if candidates:
         p.add_argument("--candidates", type=int, default=1, help="stems to generate")

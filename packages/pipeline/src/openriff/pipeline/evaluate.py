@@ -41,9 +41,9 @@ class SyntheticEvaluation:
         target: the stem to generate and score (``bass``, ``keys``, ``guitar``, ``lead``,
             ``drums``; harmonic fit means little for drums).
         prompt: text for bundles with CLAP (None: context only).
-        steps: sampler steps.
-        sampler: sampler name.
-        cfg_context: context guidance.
+        steps: sampler steps (None: the bundle's recommendation, else the default).
+        sampler: sampler name (None: likewise).
+        cfg_context: context guidance (None: likewise).
         seed: generation seed of the first song (song ``i`` uses ``seed + i``).
     """
 
@@ -52,9 +52,9 @@ class SyntheticEvaluation:
     bars: int = 8
     target: str = "bass"
     prompt: str | None = None
-    steps: int = 30
-    sampler: str = "heun"
-    cfg_context: float = 1.25
+    steps: int | None = None
+    sampler: str | None = None
+    cfg_context: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -105,6 +105,7 @@ def evaluate_synthetic(
         from tqdm.auto import tqdm
 
         indices = tqdm(indices, desc="songs", unit="song")
+    used: dict[str, Any] = {}
     for i in indices:
         song, other_song = songs[i], songs[(i + 1) % len(songs)]
         true = song.stems[config.target].audio
@@ -117,6 +118,8 @@ def evaluate_synthetic(
             context, config.prompt, steps=config.steps, sampler=config.sampler,
             cfg_context=config.cfg_context, stereo_width=0.0, seed=config.seed + i,
         )  # fmt: skip
+        # What was used (a setting left as None took the bundle's recommendation).
+        used = {key: out.settings[key] for key in ("steps", "sampler", "cfg_context")}
         generated = out.audio[0].mean(0)
         trip = pipeline.round_trip(true, seed=config.seed + i).mean(0)
         chords = [asdict(c) for c in song.chords]
@@ -143,7 +146,7 @@ def evaluate_synthetic(
     stacked = {source: np.concatenate(rows_) for source, rows_ in embeddings.items() if rows_}
     apa = audio_prompt_adherence(stacked["true"], stacked["other"], stacked["generated"])
     return {
-        "config": asdict(config),
+        "config": {**asdict(config), **used},
         "songs": rows,
         "summary": summary,
         "margins": margins,
@@ -165,7 +168,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"Held-out synthetic songs: {len(report['songs'])} x {config['bars']} bars "
         f"(seeds {config['first_seed']}+), target stem: {config['target']}, "
-        f"{config['steps']} {config['sampler']} steps",
+        f"{config['steps']} {config['sampler']} steps, context guidance {config['cfg_context']:g}",
         "",
         "| metric | generated | true stem | true stem, codec round trip | other song's stem "
         "| generated - other (songs won) |",

@@ -59,7 +59,7 @@ from openriff.latent_diffusion.samplers import (
 )
 from openriff.latent_diffusion.schedules import karras_sigmas
 from openriff.pipeline.audio_io import SAMPLE_RATE, load_input, match_channels, mix
-from openriff.pipeline.bundle import AccompanimentModel
+from openriff.pipeline.bundle import RECOMMENDABLE, AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 
 SAMPLERS = {
@@ -190,6 +190,10 @@ class AccompanimentPipeline:
         self.window = max(1, round(window / model.codec.hop_length))  # latent frames
         # Trained on contexts with their chromagram appended: append it here too.
         self.context_chroma = bool(prepared.get("context_chroma", False))
+        try:  # the bundle's recommendations are checked now, not at the first generation
+            Sampling(**model.sampling)
+        except ValueError as error:
+            raise ValueError(f"the bundle's recommended sampling is invalid: {error}") from error
 
     @classmethod
     def from_pretrained(
@@ -562,10 +566,14 @@ class AccompanimentPipeline:
         options["use_bridge"] = job.options.use_bridge and self.model.bridge is not None
         return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
 
-    @staticmethod
-    def _options(options: dict[str, Any]) -> Sampling:
+    def _options(self, options: dict[str, Any]) -> Sampling:
+        """``options`` over the bundle's recommendations over ``Sampling``'s defaults.
+
+        A recommendable setting given as None takes the bundle's value (else the default).
+        """
+        given = {k: v for k, v in options.items() if not (k in RECOMMENDABLE and v is None)}
         try:
-            return Sampling(**options)
+            return Sampling(**{**self.model.sampling, **given})
         except TypeError as error:
             raise ValueError(f"unknown sampling option: {error}") from error
 
@@ -577,12 +585,12 @@ class AccompanimentPipeline:
         prompt: str | None = None,
         reference: Any = None,
         *,
-        steps: int = 30,
-        sampler: str = "heun",
-        cfg_context: float = 1.25,
-        cfg_clap: float = 1.25,
-        cfg_rescale: float = 0.0,
-        stereo_width: float = 0.4,
+        steps: int | None = None,
+        sampler: str | None = None,
+        cfg_context: float | None = None,
+        cfg_clap: float | None = None,
+        cfg_rescale: float | None = None,
+        stereo_width: float | None = None,
         duration: float | None = None,
         seed: int | None = None,
         num_candidates: int = 1,
@@ -604,6 +612,8 @@ class AccompanimentPipeline:
             cfg_clap: guidance strength of the CLAP embedding.
             cfg_rescale: CFG rescale in [0, 1].
             stereo_width: pseudo-stereo width in [0, 1] for mono codecs (0: mono).
+                For these six, None takes the bundle's recommendation
+                (:attr:`AccompanimentModel.sampling`), else :class:`Sampling`'s default.
             duration: seconds to generate when there is no context.
             seed: randomness (None draws one and reports it).
             num_candidates: stems generated at once.
@@ -615,10 +625,12 @@ class AccompanimentPipeline:
         Returns:
             stems ``[num_candidates, channels, samples]`` and the settings.
         """
-        options = Sampling(
-            steps, sampler, cfg_context, cfg_clap, cfg_rescale, stereo_width, seed,
-            num_candidates, use_bridge, style_reference, style_strength,
-        )  # fmt: skip
+        options = self._options({
+            "steps": steps, "sampler": sampler, "cfg_context": cfg_context,
+            "cfg_clap": cfg_clap, "cfg_rescale": cfg_rescale, "stereo_width": stereo_width,
+            "seed": seed, "num_candidates": num_candidates, "use_bridge": use_bridge,
+            "style_reference": style_reference, "style_strength": style_strength,
+        })  # fmt: skip
         if context is not None and duration is not None:
             raise ValueError("give a context or a duration, not both (the stem is as long as "
                              "the context)")  # fmt: skip
@@ -670,7 +682,8 @@ class AccompanimentPipeline:
             prompt: text for the CLAP condition.
             reference: a recording for the CLAP condition.
             sample_rate: rate of array inputs.
-            **options: any :class:`Sampling` option.
+            **options: any :class:`Sampling` option (one left out takes the bundle's
+                recommendation, else the default).
         """
         opts = self._options(options)
         if not (math.isfinite(start) and math.isfinite(end) and start < end):
@@ -739,7 +752,8 @@ class AccompanimentPipeline:
             prompt: text for the CLAP condition.
             reference: a recording for the CLAP condition.
             sample_rate: rate of array inputs.
-            **options: any :class:`Sampling` option.
+            **options: any :class:`Sampling` option (one left out takes the bundle's
+                recommendation, else the default).
         """
         opts = self._options(options)
         if not 0.0 < strength <= 1.0:
@@ -792,7 +806,8 @@ class AccompanimentPipeline:
             beats_per_bar: beats in a bar.
             exact_tempo: resample to the exact length of the bars (else keep the pitch).
             sample_rate: rate of array inputs.
-            **options: any :class:`Sampling` option.
+            **options: any :class:`Sampling` option (one left out takes the bundle's
+                recommendation, else the default).
 
         Returns:
             stems of exactly ``round(bars * beats_per_bar * 60 / bpm * 48000)`` samples
@@ -869,7 +884,8 @@ class AccompanimentPipeline:
             points: stems from ``start`` (t = 0) to ``end`` (t = 1), >= 2.
             duration: seconds to generate when there is no context.
             sample_rate: rate of array inputs.
-            **options: any :class:`Sampling` option (``num_candidates`` must be 1).
+            **options: any :class:`Sampling` option (``num_candidates`` must be 1; one
+                left out takes the bundle's recommendation, else the default).
 
         Returns:
             stems ``[points, channels, samples]``; the settings list the ``t`` values.
@@ -929,7 +945,8 @@ class AccompanimentPipeline:
             context: music to start from, or None (then ``duration`` is needed).
             duration: seconds when there is no context.
             sample_rate: rate of array inputs.
-            **options: any :class:`Sampling` option (``num_candidates`` must be 1).
+            **options: any :class:`Sampling` option (``num_candidates`` must be 1; one
+                left out takes the bundle's recommendation, else the default).
 
         Returns:
             the stems ``[len(parts), channels, samples]`` in order and their mix (with the

@@ -11,7 +11,9 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
    the context's chromagram appended to its latents when ``prepare.context_chroma``;
 4. ``openriff train ldm``: the denoiser, which writes the bundle;
 5. slimming: the bundle keeps only the weights inference loads (the EMA weights, as
-   ``model.safetensors``), the recipe and the run's log, and must fit the size budget.
+   ``model.safetensors``), the recipe and the run's log, and must fit the size budget; the
+   recipe's optional ``sampling`` section becomes the bundle's recommended sampling
+   settings (e.g. the context guidance its evaluation found best).
 
 ``recipe-log.json`` in the run folder records each stage's command, wall time and the
 hardware (device name, CPU count, torch version), so the closing numbers of a training run
@@ -58,6 +60,12 @@ def load_recipe(
         if parts[-1] not in node:
             raise ValueError(f"--set {key}: the recipe has no setting {parts[-1]!r} there")
         node[parts[-1]] = value
+    if "sampling" in recipe:  # checked now, not after hours of training
+        from openriff.pipeline.bundle import check_sampling
+        from openriff.pipeline.generate import Sampling
+
+        check_sampling(recipe["sampling"], f"{source}: 'sampling'")
+        Sampling(**recipe["sampling"])
     return recipe
 
 
@@ -157,11 +165,18 @@ def stage_commands(
     }  # fmt: skip
 
 
-def slim_bundle(bundle: Path, target: Path, extras: dict[str, Path], max_megabytes: float) -> Path:
+def slim_bundle(
+    bundle: Path,
+    target: Path,
+    extras: dict[str, Path],
+    max_megabytes: float,
+    sampling: dict[str, Any] | None = None,
+) -> Path:
     """Copy ``bundle`` to ``target`` with only the weights inference loads, plus ``extras``.
 
     Each checkpoint folder keeps its EMA weights (when it has them) as
-    ``model.safetensors``. Raises ``ValueError`` when the result exceeds the budget.
+    ``model.safetensors``; ``sampling`` (when given) becomes the bundle's recommended
+    sampling settings. Raises ``ValueError`` when the result exceeds the budget.
     """
     from openriff.latent_diffusion.checkpoint import atomic_directory
 
@@ -173,6 +188,10 @@ def slim_bundle(bundle: Path, target: Path, extras: dict[str, Path], max_megabyt
                 os.replace(ema, folder / "model.safetensors")
         for name, path in extras.items():
             shutil.copy2(path, tmp / name)
+        if sampling is not None:
+            info = json.loads((tmp / "bundle.json").read_text())
+            info["sampling"] = dict(sampling)
+            (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20
         if size > max_megabytes:
             raise ValueError(f"the bundle is {size:.1f} MB, over the {max_megabytes} MB budget")
@@ -222,5 +241,6 @@ def run_recipe(
         shutil.rmtree(target)
     extras = {"recipe.json": root / "recipe.json", "recipe-log.json": log_path}
     return slim_bundle(
-        root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"])
-    )
+        root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"]),
+        recipe.get("sampling"),
+    )  # fmt: skip
