@@ -210,6 +210,8 @@ def test_demo_accompanies_a_synthetic_song(bundle: Path, tmp_path: Path) -> None
     np.testing.assert_allclose(sf.read(out / "mix.wav")[0], expected, atol=1e-4)
     assert record["settings"]["seed"] == 0
     assert record["command"][:2] == ["openriff", "demo"]
+    assert set(record["seconds"]) == {"load", "render_context", "generate"}
+    assert all(0 < value < 600 for value in record["seconds"].values())
     assert main([*args, "--quiet"]) == 2  # outputs exist
     assert main(["rerun", str(out / "demo.json"), "--out", str(tmp_path / "again")]) == 0
     again = tmp_path / "again" / "stem.wav"

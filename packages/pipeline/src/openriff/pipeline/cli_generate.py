@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -300,9 +301,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     names = ("context.wav", "stem.wav", "mix.wav", "spectrograms.png", "demo.json")
     paths = [out / name for name in names]
     check_outputs(paths, args.overwrite)
+    started = time.perf_counter()
     pipeline = _pipeline(args)
+    loaded = time.perf_counter()
     context, song = demo_context(args.song_seed, args.bars)
+    rendered = time.perf_counter()
     generation = pipeline.generate(context, args.prompt, **_options(args))
+    seconds = {
+        "load": round(loaded - started, 2),
+        "render_context": round(rendered - loaded, 2),
+        "generate": round(time.perf_counter() - rendered, 2),
+    }
     stem = generation.audio[0]
     together, gain = mix([context, stem])
     rate = generation.sample_rate
@@ -314,6 +323,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "settings": generation.settings,
         "model": pipeline.fingerprint(),
         "mix_gain": gain,
+        "seconds": seconds,
     }  # fmt: skip
     text = json.dumps(record, indent=1, default=str) + "\n"
     writers = {
@@ -325,10 +335,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     }
     for path in write_together(writers):
         print(f"  {path}")
-    seconds = stem.shape[-1] / rate
     print(
-        f"Generated a {seconds:.1f} s stem for synthetic song {song.seed} "
-        f"({song.tempo:.0f} bpm, seed {generation.settings['seed']})."
+        f"Generated a {stem.shape[-1] / rate:.1f} s stem for synthetic song {song.seed} "
+        f"({song.tempo:.0f} bpm, seed {generation.settings['seed']}) in "
+        f"{seconds['generate']:.1f} s (model loaded in {seconds['load']:.1f} s)."
     )
     return 0
 
