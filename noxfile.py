@@ -253,7 +253,7 @@ def _single(found: list[Path], what: str) -> Path:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The README's main job, on the most complete real path that exists so far."""
+    """The README's main job: the shipped default model accompanies a held-out synthetic song."""
     install_local(session, {dist: frozenset() for dist in PACKAGES}, test_deps=False)
     out = session.posargs[0] if session.posargs else str(ROOT / "demo-output")
     session.run("python", str(ROOT / "tools" / "demo.py"), "--out", out)

@@ -1,9 +1,10 @@
-"""The README's main job (``nox -s demo``), on the most complete real path that exists.
+"""The README's main job (``nox -s demo``): an accompaniment by the shipped default model.
 
-The job renders a synthetic context, generates an accompaniment for it with the default
-model that ships with OpenRiff, and writes ``context.wav``, ``stem.wav``, ``mix.wav`` and a
-spectrogram PNG (``openriff demo``). Without a default model it renders the context and
-says plainly what is missing; it never pretends.
+The job renders a held-out synthetic song without its bass, generates a bass line for it
+with the default model that ships with OpenRiff, and writes ``context.wav``, ``stem.wav``,
+``mix.wav``, a spectrogram PNG and ``demo.json`` (``openriff demo``). Without a default
+model (a broken install, or ``OPENRIFF_BUNDLE`` naming a missing folder) it says what is
+missing and fails.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata as metadata
-import json
 import sys
 from pathlib import Path
 
@@ -48,43 +48,11 @@ def main() -> int:
 
     try:
         bundle = default_bundle()
-    except FileNotFoundError as missing:
-        bundle = None
-        reason = str(missing)
-    if bundle is not None:
-        print(f"Accompanying a held-out synthetic song with the default model ({bundle}):")
-        return openriff(["demo", "--out", str(args.out), "--overwrite", "--quiet"])
-
-    # No default model yet: render the context the finished demo accompanies, and say so.
-    from openriff.pipeline.audio_io import audio_writer, write_together
-    from openriff.pipeline.cli_generate import demo_context
-
-    context, song = demo_context(1_000_000, 8)
-    args.out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "stage": "no default model",
-        "packages": packages,
-        "generated": ["context.wav"],
-        "song": {"seed": song.seed, "tempo": song.tempo, "bars": song.bars, "removed": "bass"},
-        "missing": [f"a trained default model bundle: {reason}"],
-    }
-    report = args.out / "demo.json"
-    text = json.dumps(summary, indent=2) + "\n"
-    write_together({
-        args.out / "context.wav": audio_writer(context, 48_000, "24"),
-        report: lambda tmp: Path(tmp).write_text(text),
-    })  # fmt: skip
-    print(f"  rendered {args.out / 'context.wav'}: synthetic song {song.seed} without its bass")
-    print("What could not run yet: generating the accompaniment needs")
-    for item in summary["missing"]:
-        print(f"  - {item}")
-    print(
-        "With a bundle (`openriff demo --bundle DIR --out DIR`, or once the default model "
-        "ships, this same command) it writes stem.wav, mix.wav and a spectrogram PNG to "
-        f"{args.out}."
-    )
-    print(f"Wrote {report}.")
-    return 0
+    except FileNotFoundError as missing:  # a broken install or a wrong OPENRIFF_BUNDLE
+        print(f"cannot run the demo: {missing}", file=sys.stderr)
+        return 1
+    print(f"Accompanying a held-out synthetic song with the default model ({bundle}):")
+    return openriff(["demo", "--out", str(args.out), "--overwrite", "--quiet"])
 
 
 if __name__ == "__main__":
