@@ -234,6 +234,62 @@ def test_unknown_preset_and_config_keys_are_named() -> None:
         from_dict(ConvCAEConfig, {"wings": 2})
 
 
+def test_a_magnitude_autoencoder_has_no_consistency_model(
+    tmp_path: Path, device: torch.device
+) -> None:
+    torch.manual_seed(0)
+    full = from_preset("diffariff-tiny-tonal")
+    torch.manual_seed(0)
+    model = from_preset("diffariff-tiny-magnitude").to(device)
+    assert isinstance(model, ConvCAE)
+    assert isinstance(full, ConvCAE)
+    assert model.unet is None
+    assert full.unet is not None
+    unet = sum(p.numel() for p in full.unet.parameters())
+    count = sum(p.numel() for p in model.parameters())
+    assert count == sum(p.numel() for p in full.parameters()) - unet
+    # Same seed, same encoder and decoder weights as the full model.
+    torch.testing.assert_close(
+        model.encoder.stem.weight, full.encoder.stem.weight.to(device), rtol=0, atol=0
+    )
+
+    # Its loss is the preview terms alone, whatever noise levels the trainer draws.
+    wave = audio(1, 4 * model.hop_length, device)
+    spec = to_spectrogram(wave, model.spectrogram)
+    noise = torch.randn_like(spec)
+    sigmas = torch.tensor([0.1, 50.0], device=device)
+    loss = model(spec, noise, sigmas, sigmas / 2, torch.rand(2, device=device), 0.3)
+    preview = model.decoder.preview(model.features(model.encode_spectrogram(spec)))
+    torch.testing.assert_close(loss, model.preview_loss(preview, spec).mean())
+    other = model(spec, torch.randn_like(spec), sigmas * 3, sigmas, torch.zeros(2), 0.9)
+    torch.testing.assert_close(loss, other)
+    loss.backward()
+    assert model.encoder.stem.weight.grad is not None
+    assert model.encoder.stem.weight.grad.abs().sum().item() > 0
+
+    model.eval()
+    latents = model.encode(wave)
+    assert model.decode(latents, length=wave.shape[-1]).shape == wave.shape
+    with pytest.raises(RuntimeError, match="no consistency model"):
+        model.decode(latents, decoding="consistency")
+    target = save_pretrained(model, tmp_path / "cae")
+    assert json.loads((target / "config.json").read_text())["config"]["consistency_model"] is False
+    loaded = from_pretrained(target, device=device)
+    torch.testing.assert_close(loaded.encode(wave), latents, rtol=0, atol=0)
+
+
+def test_a_magnitude_autoencoder_must_decode_and_train_magnitudes() -> None:
+    _kind, config = PRESETS["diffariff-tiny-magnitude"]
+    assert isinstance(config, ConvCAEConfig)
+    with pytest.raises(ValueError, match="decodes magnitudes only"):
+        dataclasses.replace(config, decoding="consistency")
+    silent = dataclasses.replace(
+        config.consistency, preview_weight=0.0, preview_convergence_weight=0.0
+    )
+    with pytest.raises(ValueError, match="preview terms alone"):
+        dataclasses.replace(config, consistency=silent)
+
+
 def test_save_and_load_round_trip(tiny: ConvCAE, tmp_path: Path, device: torch.device) -> None:
     target = save_pretrained(tiny, tmp_path / "cae")
     meta = json.loads((target / "config.json").read_text())

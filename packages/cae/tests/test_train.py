@@ -56,6 +56,20 @@ def test_resume_after_a_crash_is_exact(audio_folder: Path, tmp_path: Path) -> No
     assert any(not torch.equal(raw[k], ema[k]) for k in raw)
 
 
+def test_a_magnitude_autoencoder_learns(audio_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    settings = config(
+        audio_folder, preset="diffariff-tiny-magnitude", steps=40, batch_size=4, lr=3e-3,
+        warmup_steps=5, checkpoint_every=40,
+    )  # fmt: skip
+    final = train(settings, run, show_progress=False)
+    losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 40
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.6 * first, (first, last)
+    assert not any(key.startswith("unet.") for key in weights(final))
+
+
 def test_a_run_folder_with_other_settings_is_refused(audio_folder: Path, tmp_path: Path) -> None:
     train(config(audio_folder, steps=1), tmp_path / "run", show_progress=False)
     with pytest.raises(ValueError, match="other settings"):

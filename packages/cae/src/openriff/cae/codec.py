@@ -236,18 +236,31 @@ class SpectrogramCodec(nn.Module):
             reference = from_spectrogram(target.float(), self.spectrogram)
             spectral = multiresolution_stft_distance(estimate, reference)
             loss = loss + config.spectral_weight * spectral
-        if preview is not None and config.preview_weight:
+        if preview is not None:
+            loss = loss + self.preview_loss(preview, target)
+        return loss.mean()
+
+    def preview_loss(self, preview: Tensor, target: Tensor) -> Tensor:
+        """The preview terms of :meth:`objective`, per example ``[B]``.
+
+        Args:
+            preview: ``[B, C, F, T]`` decoder preview (log compressed magnitudes).
+            target: ``[B, 2C, F, T]`` clean spectrograms.
+        """
+        config = self.consistency
+        loss = torch.zeros(preview.shape[0], device=preview.device)
+        if config.preview_weight:
             log_target = (magnitude(target) + PREVIEW_FLOOR).log()
             error = (preview.float() - log_target).abs().flatten(1).mean(1)
             loss = loss + config.preview_weight * error
-        if preview is not None and config.preview_convergence_weight:
+        if config.preview_convergence_weight:
             floored = (magnitude(target) + PREVIEW_FLOOR).flatten(1)
             # Clamped: an early, untrained preview must not overflow the exponential.
             estimate = preview.float().clamp(max=10.0).exp().flatten(1)
             difference = (estimate - floored).norm(dim=1)
             convergence = difference / floored.norm(dim=1)
             loss = loss + config.preview_convergence_weight * convergence
-        return loss.mean()
+        return loss
 
     def conditioning(self, features: Tensor) -> Tensor:
         """Decoder features as the consistency model sees them.

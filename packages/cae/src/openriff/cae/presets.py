@@ -48,6 +48,18 @@ PRESETS: dict[str, tuple[str, object]] = {
             decoding="magnitude",
         ),
     ),
+    # diffariff-tiny-tonal without the consistency U-Net, which magnitude decoding never
+    # uses: the autoencoder learns from the preview terms alone, 2.5x the steps per second
+    # on a CPU (ConvCAEConfig.consistency_model).
+    "diffariff-tiny-magnitude": (
+        "conv",
+        replace(
+            TINY_CONV,
+            consistency=replace(SHORT_RUN, preview_convergence_weight=1.0),
+            decoding="magnitude",
+            consistency_model=False,
+        ),
+    ),
     "stereo": ("transformer", TransformerCAEConfig()),
     "stereo-tiny": (
         "transformer",
