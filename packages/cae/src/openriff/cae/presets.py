@@ -33,33 +33,24 @@ TINY_CONV = ConvCAEConfig(
     consistency=SHORT_RUN,
 )
 
+# diffariff-tiny for tonal stems: the preview term also weighs the loud bins, the harmonics
+# that carry pitch (ConsistencyConfig), and decoding goes through that preview (codec
+# module docstring): within a CPU budget the tiny consistency model never learns to turn a
+# bass note's phases.
+TINY_TONAL = replace(
+    TINY_CONV,
+    consistency=replace(SHORT_RUN, preview_convergence_weight=1.0),
+    decoding="magnitude",
+)
+
 PRESETS: dict[str, tuple[str, object]] = {
     "diffariff": ("conv", ConvCAEConfig(multipliers=(1, 2, 4, 4, 5))),
     "diffariff-tiny": ("conv", TINY_CONV),
-    # diffariff-tiny for tonal stems (OpenRiff's default bass model): the preview term also
-    # weighs the loud bins, the harmonics that carry pitch (ConsistencyConfig), and decoding
-    # goes through that preview (codec module docstring): within a CPU budget the tiny
-    # consistency model never learns to turn a bass note's phases.
-    "diffariff-tiny-tonal": (
-        "conv",
-        replace(
-            TINY_CONV,
-            consistency=replace(SHORT_RUN, preview_convergence_weight=1.0),
-            decoding="magnitude",
-        ),
-    ),
+    "diffariff-tiny-tonal": ("conv", TINY_TONAL),
     # diffariff-tiny-tonal without the consistency U-Net, which magnitude decoding never
     # uses: the autoencoder learns from the preview terms alone, 2.5x the steps per second
-    # on a CPU (ConvCAEConfig.consistency_model).
-    "diffariff-tiny-magnitude": (
-        "conv",
-        replace(
-            TINY_CONV,
-            consistency=replace(SHORT_RUN, preview_convergence_weight=1.0),
-            decoding="magnitude",
-            consistency_model=False,
-        ),
-    ),
+    # on a CPU (ConvCAEConfig.consistency_model); the codec of OpenRiff's default bass model.
+    "diffariff-tiny-magnitude": ("conv", replace(TINY_TONAL, consistency_model=False)),
     "stereo": ("transformer", TransformerCAEConfig()),
     "stereo-tiny": (
         "transformer",
