@@ -7,8 +7,6 @@ folder, renamed when complete, so no half-written file is ever left behind.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,8 @@ import soundfile as sf
 import soxr
 import torch
 from torch import Tensor
+
+from openriff.cae.files import write_atomic
 
 AUDIO_SUFFIXES = frozenset(f".{ext.lower()}" for ext in sf.available_formats()) | {".mp3"}
 
@@ -108,23 +108,6 @@ def save_audio(
     data = wave.detach().to("cpu", torch.float32).numpy().T  # (S, C)
     write_atomic(target, lambda tmp: sf.write(tmp, data, sample_rate, subtype=subtype))
     return target
-
-
-def write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    The temporary file keeps ``path``'s suffix (soundfile picks the format from it) and is
-    removed if ``write`` fails, so ``path`` is either complete or untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def find_audio(root: str | os.PathLike[str]) -> list[Path]:

@@ -8,22 +8,19 @@ that is renamed into place only when complete.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from openriff.cae.__about__ import __version__
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
+from openriff.cae.files import atomic_directory, read_json_object, read_safetensors
 from openriff.cae.presets import PRESETS
 from openriff.cae.transformer import TransformerCAE, TransformerCAEConfig
 
@@ -89,21 +86,6 @@ def save_pretrained(
     return target
 
 
-@contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """A temporary folder next to ``target`` that replaces it only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def write_weights(
     model: SpectrogramCodec, directory: Path, *, ema: SpectrogramCodec | None = None
 ) -> None:
@@ -144,22 +126,41 @@ def from_pretrained(
             f"no CAE checkpoint at {root}: {config_path.name} is missing "
             "(a checkpoint is a folder written by save_pretrained or `openriff-cae train`)"
         )
-    meta = json.loads(config_path.read_text())
+    meta = read_json_object(config_path, "a CAE config")
     kind = meta.get("model")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise ValueError(f"{config_path}: unknown model kind {kind!r}")
-    config = from_dict(MODELS[kind][1], meta["config"])
+    try:
+        config = from_dict(MODELS[kind][1], meta.get("config", {}))
+        model = build(kind, config)
+    except ValueError as error:
+        raise ValueError(f"{config_path}: {error}") from None
     weights = root / "ema.safetensors"
     if not (ema and weights.is_file()):
         weights = root / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"no weights in {root}: {weights.name} is missing")
-    model = build(kind, config)
-    state = load_file(str(weights))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    load_weights(model, weights, config_path)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_weights(model: torch.nn.Module, weights: Path, config: Path) -> None:
+    """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
+
+    Args:
+        model: the model ``config`` describes.
+        weights: its ``.safetensors`` file.
+        config: the config file, named in the message.
+    """
+    state = read_safetensors(weights)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = sizes[0] if sizes else str(error).splitlines()[0]
+        raise ValueError(f"{weights} does not match {config}: {detail}") from None
     if missing or unexpected:
         raise ValueError(
-            f"{weights} does not match the {kind} model of {config_path.name}: "
+            f"{weights} does not match {config}: "
             f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
         )
-    return model.to(device=device, dtype=dtype).eval()

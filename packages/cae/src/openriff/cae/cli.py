@@ -28,9 +28,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from openriff.cae.audio import AudioError, load_audio, save_audio, write_atomic
+from openriff.cae.audio import AudioError, load_audio, save_audio
 from openriff.cae.checkpoint import from_preset, from_pretrained
 from openriff.cae.codec import DECODINGS, SpectrogramCodec
+from openriff.cae.files import write_atomic
 from openriff.cae.presets import PRESETS
 
 
@@ -100,20 +101,62 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_latents(path: Path, latent_dim: int) -> tuple[torch.Tensor, int | None]:
+# The longest latent file decode reads: 24 h at the paper CAE's ~12 Hz frame rate.
+MAX_LATENT_FRAMES = 24 * 3600 * 12
+
+
+def _read_latents(path: Path, latent_dim: int, hop: float) -> tuple[torch.Tensor, int | None]:
+    """``[D, T]`` latents from an ``.npy`` file and the length its ``.json`` records.
+
+    The header is checked before any data is read: a file claiming a huge or odd array
+    (another rank, an object or complex dtype, more data than the file holds) is refused.
+    """
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
     try:
-        latents = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise CLIError(f"{path}: not a .npy array ({error})") from error
-    if latents.ndim != 2 or latents.shape[0] != latent_dim:
+        with path.open("rb") as file:
+            version = np.lib.format.read_magic(file)
+            readers = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }
+            if version not in readers:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _, dtype = readers[version](file)
+            offset = file.tell()
+    except (ValueError, OSError, SyntaxError) as error:
+        raise CLIError(f"{path}: not a .npy array ({error})") from None
+    if len(shape) != 2 or shape[0] != latent_dim:
+        raise CLIError(f"{path}: expected latents shaped [{latent_dim}, T], got {list(shape)}")
+    if dtype.kind not in "fiu" or not 0 < shape[1] <= MAX_LATENT_FRAMES:
         raise CLIError(
-            f"{path}: expected latents shaped [{latent_dim}, T], got {list(latents.shape)}"
+            f"{path}: expected [{latent_dim}, T] real numbers with 0 < T <= "
+            f"{MAX_LATENT_FRAMES}, got {dtype} {list(shape)}"
         )
+    if offset + shape[0] * shape[1] * dtype.itemsize > path.stat().st_size:
+        raise CLIError(f"{path}: the file is shorter than its header says (truncated?)")
+    latents = np.load(path, allow_pickle=False)
+    if not np.isfinite(latents).all():
+        raise CLIError(f"{path}: the latents contain NaN or infinite values")
+    return torch.from_numpy(latents.astype(np.float32)), _recorded_length(path, shape[1] * hop)
+
+
+def _recorded_length(path: Path, most: float) -> int | None:
+    """The audio length (samples) ``encode`` recorded beside ``path``, if any (<= ``most``)."""
     meta = path.with_suffix(".json")
-    samples = json.loads(meta.read_text())["samples"] if meta.is_file() else None
-    return torch.from_numpy(latents.astype(np.float32)), samples
+    if not meta.is_file():
+        return None
+    try:
+        info = json.loads(meta.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CLIError(f"{meta}: not valid JSON ({error})") from None
+    samples = info.get("samples") if isinstance(info, dict) else None
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= most:
+        raise CLIError(
+            f"{meta}: 'samples' must be a whole number in [1, {most:.0f}] (what the latents "
+            f"cover), got {samples!r}"
+        )
+    return samples
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -124,7 +167,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         source = Path(source)
         target = out / f"{source.stem}.{args.format}"
         _check_free(target, args.overwrite)
-        latents, samples = _read_latents(source, model.latent_dim)
+        latents, samples = _read_latents(source, model.latent_dim, model.hop_length)
         generator = torch.Generator(args.device).manual_seed(args.seed)
         wave = model.decode(
             latents[None].to(args.device),
@@ -226,11 +269,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
     args = build_parser().parse_args(argv)
     try:
+        _check_device(args.device)
         code: int = args.func(args)
-    except (CLIError, AudioError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"openriff-cae {args.command}: error: {error}", file=sys.stderr)
+    except (CLIError, AudioError, OSError, ValueError) as error:
+        # Bad input or an unlucky machine (a full disk, a locked run): one line, exit 2.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        message = "; ".join(lines) or type(error).__name__
+        print(f"openriff-cae {args.command}: error: {message}", file=sys.stderr)
         return 2
     return code
+
+
+def _check_device(name: str) -> None:
+    """Refuse a device name torch does not know, or CUDA where torch sees no GPU."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CLIError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not (
+        torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    ):
+        raise CLIError(f"device {name!r}: torch sees no such CUDA GPU on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise CLIError(f"device {name!r} is not supported: use cpu or cuda")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
         if not isinstance(value, dict):
-            raise TypeError(f"{where}: expected an object for {hint.__name__}, got {value!r}")
+            raise ValueError(f"{where}: expected an object for {hint.__name__}, got {value!r}")
         return from_dict(hint, value)
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where}: expected a list, got {value!r}")
+            raise ValueError(f"{where}: expected a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
@@ -40,7 +42,20 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             return None
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _convert(options[0], value, where) if len(options) == 1 else value
-    if hint is float and isinstance(value, int):
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    """``value`` as the scalar type ``hint`` names; a JSON value of another type is refused."""
+    if hint is bool or hint is str:
+        if not isinstance(value, hint):
+            raise ValueError(f"{where}: expected a {hint.__name__}, got {value!r}")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected a whole number, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
         return float(value)
     return value
 
@@ -49,10 +64,12 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a dataclass of type ``cls`` from :func:`to_dict` output.
 
     Raises:
-        ValueError: on unknown or missing keys, naming them.
+        ValueError: on unknown keys, or a value of the wrong JSON type, naming them.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -61,4 +78,13 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     kwargs = {
         name: _convert(hints[name], value, f"{cls.__name__}.{name}") for name, value in data.items()
     }
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise ValueError(f"{cls.__name__}: missing keys {', '.join(missing)}")
     return cls(**kwargs)

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from openriff.cae.audio import resample
 from openriff.cae.codec import adapt_channels, check_wave
+from openriff.cae.files import read_torch_state
 
 NATIVE_RATE = 44_100
 NATIVE_HOP = 4096  # samples per latent at 44.1 kHz: STFT hop 512 x 8 frames
@@ -95,10 +96,7 @@ class Music2LatentCodec(nn.Module):
             )
         inference, models = _import_music2latent()
         self._inference = inference
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise ValueError(f"{path}: cannot read as a torch checkpoint ({error})") from error
+        state = read_torch_state(path)  # weights_only=True: a pickled payload never runs
         if not isinstance(state, dict) or "gen_state_dict" not in state:
             raise ValueError(f"{path}: not a music2latent checkpoint (no 'gen_state_dict')")
         self.gen = models.UNet()

@@ -16,6 +16,7 @@ folder with the same settings resumes from its newest checkpoint exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -24,18 +25,18 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from openriff.cae.checkpoint import atomic_directory, from_preset, save_pretrained, write_weights
+from openriff.cae.checkpoint import from_preset, load_weights, save_pretrained, write_weights
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.consistency import sample_training_sigmas
 from openriff.cae.data import AudioCrops
+from openriff.cae.files import atomic_directory, read_json_object, read_torch_state, writer_lock
 from openriff.cae.spectral import to_spectrogram
 
 
@@ -90,6 +91,18 @@ class TrainConfig:
         for name in ("steps", "batch_size", "crop_latents", "checkpoint_every", "log_every"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        for name in ("min_lr", "weight_decay"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -166,7 +179,10 @@ def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
     if d.rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         if settings.exists():
-            stored = from_dict(TrainConfig, json.loads(settings.read_text()))
+            try:
+                stored = from_dict(TrainConfig, read_json_object(settings, "run settings"))
+            except ValueError as error:
+                raise ValueError(f"{settings}: {error}") from None
             if stored != config:
                 raise ValueError(
                     f"{run} holds a run with other settings ({settings}); "
@@ -208,9 +224,28 @@ def train(
     if config.batch_size % d.world:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by {d.world} processes")
     run = Path(run_dir)
-    _prepare_run(run, config, d)
-
     model = initial_model(config).to(device).train()
+    crop_latents = config.crop_latents or model.training_latents
+    # The data is checked before the run folder is made: a refused run leaves nothing.
+    dataset = AudioCrops(
+        config.data, model.sample_rate, model.channels, crop_latents * model.hop_length
+    )
+    # One writer per run folder: a second run into it is refused (rank 0 holds the lock).
+    with writer_lock(run) if d.rank == 0 else contextlib.nullcontext():
+        return _train(config, run, model, dataset, crop_latents, device, d, show_progress)
+
+
+def _train(
+    config: TrainConfig,
+    run: Path,
+    model: SpectrogramCodec,
+    dataset: AudioCrops,
+    crop_latents: int,
+    device: torch.device,
+    d: _Dist,
+    show_progress: bool,
+) -> Path:
+    _prepare_run(run, config, d)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
@@ -220,10 +255,6 @@ def train(
     existing = _checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, device)
-    crop_latents = config.crop_latents or model.training_latents
-    dataset = AudioCrops(
-        config.data, model.sample_rate, model.channels, crop_latents * model.hop_length
-    )
     ddp: nn.Module = model
     if d.world > 1:
         ddp = nn.parallel.DistributedDataParallel(
@@ -315,13 +346,12 @@ def _resume(
     generator: torch.Generator,
     device: torch.device,
 ) -> int:
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
-    ema.load_state_dict(load_file(str(checkpoint / "ema.safetensors"), device=str(device)))
-    state: dict[str, Any] = torch.load(
-        checkpoint / "trainer.pt", map_location=device, weights_only=True
-    )
+    config = checkpoint / "config.json"
+    load_weights(model, checkpoint / "model.safetensors", config)
+    load_weights(ema, checkpoint / "ema.safetensors", config)
+    state = read_torch_state(checkpoint / "trainer.pt", map_location=device)
+    if not isinstance(state, dict) or not {"optimizer", "generator", "step"} <= set(state):
+        raise ValueError(f"{checkpoint / 'trainer.pt'} is not a trainer state written by OpenRiff")
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"].cpu())
     torch.set_rng_state(state["torch_rng"].cpu())

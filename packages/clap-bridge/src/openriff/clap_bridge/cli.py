@@ -32,6 +32,8 @@ from openriff.clap_bridge.audio import AudioError
 from openriff.clap_bridge.encoder import ClapEncoder, ClapSetupError
 from openriff.clap_bridge.files import write_atomic
 from openriff.clap_bridge.manifest import load_pairs, read_manifest, save_pairs
+from openriff.latent_diffusion.devices import resolve_device
+from openriff.latent_diffusion.files import one_line
 
 
 class CLIError(Exception):
@@ -192,17 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            resolve_device(args.device)
         code: int = args.func(args)
-    except (
-        CLIError,
-        ClapSetupError,
-        AudioError,
-        FileNotFoundError,
-        FileExistsError,
-        ValueError,
-        TypeError,
-    ) as error:
-        print(f"openriff-clap-bridge {args.command}: error: {error}", file=sys.stderr)
+    except (CLIError, ClapSetupError, AudioError, OSError, ValueError, TypeError) as error:
+        message = str(error) if isinstance(error, ClapSetupError) else one_line(error)
+        print(f"openriff-clap-bridge {args.command}: error: {message}", file=sys.stderr)
         return 2
     return code
 

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from openriff.clap_bridge.audio import CLAP_RATE, load_clap_audio, to_clap_rate
 from openriff.clap_bridge.cache import EmbeddingCache, file_fingerprint
+from openriff.latent_diffusion.files import read_torch_state
 
 WINDOW = 10 * CLAP_RATE  # laion-clap's input length: 480000 samples
 EMBEDDING_DIM = 512
@@ -129,10 +130,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             "(for example music_audioset_epoch_15_esc_90.14.pt from huggingface.co/lukewys/"
             "laion_clap, downloaded beforehand)"
         )
-    try:
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a readable LAION-CLAP checkpoint ({error})") from error
+    raw = read_torch_state(path)  # weights_only=True: a pickled payload never runs
     state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path} holds no CLAP state dict")

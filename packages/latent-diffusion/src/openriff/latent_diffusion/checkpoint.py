@@ -7,22 +7,23 @@ local files alone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from openriff.latent_diffusion.backbones import BACKBONES, backbone_config
 from openriff.latent_diffusion.config import from_dict, to_dict
+from openriff.latent_diffusion.files import (
+    atomic_directory,
+    read_json_object,
+    read_safetensors,
+)
 from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
 
 OBJECTIVES = {"edm": EDMPrecond, "consistency": ConsistencyPrecond, "v": VPrecond}
@@ -82,28 +83,20 @@ def _config_json(config: ModelConfig) -> dict[str, Any]:
 def _config_from_json(data: dict[str, Any], where: Path) -> ModelConfig:
     if data.get("format") != "openriff-latent-diffusion":
         raise ValueError(f"{where} is not an openriff-latent-diffusion config")
+    if not isinstance(data.get("model"), dict):
+        raise ValueError(f"{where}: 'model' must be an object, got {data.get('model')!r}")
     model = dict(data["model"])
     overrides = model.pop("overrides", {})
-    config = from_dict(ModelConfig, model)
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{where}: 'model.overrides' must be an object, got {overrides!r}")
+    try:
+        config = from_dict(ModelConfig, model)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
     # Rebuild the full backbone config to give the override values their types (tuples).
     preset = to_dict(backbone_config(config.backbone, config.preset))
     full: Any = from_dict(BACKBONES[config.backbone][1], {**preset, **overrides})
     return replace(config, overrides=tuple((k, getattr(full, k)) for k in overrides))
-
-
-@contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """A temporary folder next to ``target`` that replaces it only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -150,7 +143,7 @@ def load_config(directory: str | os.PathLike[str]) -> ModelConfig:
             f"no latent-diffusion checkpoint at {root}: {path.name} is missing "
             "(a checkpoint is a folder written by save_pretrained or the trainer)"
         )
-    return _config_from_json(json.loads(path.read_text()), path)
+    return _config_from_json(read_json_object(path, "a denoiser config"), path)
 
 
 def from_pretrained(
@@ -168,11 +161,27 @@ def from_pretrained(
     )
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing from the checkpoint {root}")
-    state = load_file(str(weights))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    load_weights(model, weights, root / "config.json")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_weights(model: nn.Module, weights: Path, config: Path) -> None:
+    """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
+
+    Args:
+        model: the model ``config`` describes.
+        weights: its ``.safetensors`` file.
+        config: the config file, named in the message.
+    """
+    state = read_safetensors(weights)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = sizes[0] if sizes else str(error).splitlines()[0]
+        raise ValueError(f"{weights} does not match {config}: {detail}") from None
     if missing or unexpected:
         raise ValueError(
-            f"{weights} does not match {root / 'config.json'}: "
+            f"{weights} does not match {config}: "
             f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
         )
-    return model.to(device=device, dtype=dtype).eval()

@@ -29,23 +29,27 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from openriff.latent_diffusion.checkpoint import (
     ModelConfig,
-    atomic_directory,
     build,
+    load_weights,
     save_pretrained,
     write_weights,
 )
 from openriff.latent_diffusion.config import from_dict, to_dict
 from openriff.latent_diffusion.data import LatentDataset
+from openriff.latent_diffusion.files import (
+    atomic_directory,
+    read_json_object,
+    read_torch_state,
+    writer_lock,
+)
 from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
 
 
@@ -119,6 +123,21 @@ class TrainConfig:
         for name in ("p_drop_context", "p_drop_embedding"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
+        positive = ("lr", "grad_clip", "plateau_factor")
+        for name in positive:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        for name in ("min_lr", "weight_decay"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.warmup_steps < 0 or self.keep_checkpoints < 1:
+            raise ValueError("warmup_steps must be >= 0 and keep_checkpoints >= 1")
+        if any(not 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
         if self.p_std is not None and self.p_std <= 0:
             raise ValueError("p_std must be > 0")
         if self.model.objective == "v" and (self.p_mean, self.p_std) != (None, None):
@@ -221,7 +240,10 @@ def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
     if d.rank == 0:
         run.mkdir(parents=True, exist_ok=True)
         if settings.exists():
-            stored = from_dict(TrainConfig, json.loads(settings.read_text()))
+            try:
+                stored = from_dict(TrainConfig, read_json_object(settings, "run settings"))
+            except ValueError as error:
+                raise ValueError(f"{settings}: {error}") from None
             if json.dumps(to_dict(stored)) != json.dumps(to_dict(config)):
                 raise ValueError(
                     f"{run} holds a run with other settings ({settings}); "
@@ -263,6 +285,19 @@ def train(
     if len(dataset) == 0:
         raise ValueError("the dataset is empty")
     run = Path(run_dir)
+    # One writer per run folder: a second run into it is refused (rank 0 holds the lock).
+    with writer_lock(run) if d.rank == 0 else contextlib.nullcontext():
+        return _train(config, dataset, run, device, d, show_progress)
+
+
+def _train(
+    config: TrainConfig,
+    dataset: LatentDataset,
+    run: Path,
+    device: torch.device,
+    d: _Dist,
+    show_progress: bool,
+) -> Path:
     _prepare_run(run, config, d)
 
     model = initial_model(config).to(device).train()
@@ -395,11 +430,12 @@ def _resume(
     plateau: _Plateau,
     device: torch.device,
 ) -> int:
-    model.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(device)))
-    ema.load_state_dict(load_file(str(checkpoint / "ema.safetensors"), device=str(device)))
-    state: dict[str, Any] = torch.load(
-        checkpoint / "trainer.pt", map_location=device, weights_only=True
-    )
+    config = checkpoint / "config.json"
+    load_weights(model, checkpoint / "model.safetensors", config)
+    load_weights(ema, checkpoint / "ema.safetensors", config)
+    state = read_torch_state(checkpoint / "trainer.pt", map_location=device)
+    if not isinstance(state, dict) or not {"optimizer", "generator", "step"} <= set(state):
+        raise ValueError(f"{checkpoint / 'trainer.pt'} is not a trainer state written by OpenRiff")
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"].cpu())
     torch.set_rng_state(state["torch_rng"].cpu())

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from openriff.metrics.files import write_atomic
 
 
 def file_fingerprint(path: str | os.PathLike[str], probe: int = 1 << 20) -> str:
@@ -54,13 +55,5 @@ class EmbeddingCache:
 
     def put(self, key: str, value: NDArray[np.float64]) -> None:
         """Store an embedding atomically."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy", dir=path.parent)
-        os.close(fd)
-        try:
-            np.save(tmp, np.asarray(value, dtype=np.float64), allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        array = np.asarray(value, dtype=np.float64)
+        write_atomic(self._path(key), lambda tmp: np.save(tmp, array, allow_pickle=False))

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 from openriff.metrics.__about__ import __version__
 from openriff.metrics.apa import audio_prompt_adherence, clap_score
 from openriff.metrics.errors import EmbedderUnavailable
+from openriff.metrics.files import write_atomic
 from openriff.metrics.frechet import fad_infinity, frechet_distance
 from openriff.metrics.inputs import load_embeddings, npy_files
 from openriff.metrics.kernel import kernel_distance
@@ -53,9 +52,10 @@ class _Inputs:
 
     def embedder(self) -> Any:
         if self._embedder is None:
-            from openriff.metrics.embedders import ClapEmbedder, FadtkEmbedder
+            from openriff.metrics.embedders import ClapEmbedder, FadtkEmbedder, check_device
 
             kind = self.args.embedder
+            check_device(self.args.device)
             if kind is None:
                 raise CLIError("audio inputs need --embedder clap (with --clap) or fadtk:MODEL")
             if kind == "clap":
@@ -141,11 +141,13 @@ def _need_embeddings(reference: Reference, path: Path, metric: str) -> Any:
 
 def cmd_fad(args: argparse.Namespace) -> dict[str, Any]:
     """Fréchet distance (``fad``)."""
+    if args.save_reference is not None and args.save_reference.exists() and not args.overwrite:
+        raise CLIError(f"{args.save_reference} exists; pass --overwrite to replace it")
     inputs = _Inputs(args)
     reference = _reference(args.reference, inputs)
     candidates = inputs.embeddings(args.candidates)
     if args.save_reference is not None:
-        reference.save(args.save_reference)
+        reference.save(args.save_reference, overwrite=args.overwrite)
     result: dict[str, Any] = {}
     if args.batches:
         mean, std, values = batched(
@@ -225,28 +227,16 @@ def cmd_embed(args: argparse.Namespace) -> dict[str, Any]:
     inputs = _Inputs(args)
     files = audio_files(args.audio)
     array = embed_files(inputs.embedder(), files, inputs.cache())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".npy", dir=args.out.parent)
-    os.close(fd)
-    try:
-        np.save(tmp, array.astype(np.float32), allow_pickle=False)
-        os.replace(tmp, args.out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    listing = args.out.with_suffix(".files.json")
-    listing.write_text(json.dumps([str(f) for f in files], indent=1) + "\n")
+    rows = array.astype(np.float32)
+    listing = json.dumps([str(f) for f in files], indent=1) + "\n"
+    write_atomic(args.out.with_suffix(".files.json"), lambda tmp: Path(tmp).write_text(listing))
+    write_atomic(args.out, lambda tmp: np.save(tmp, rows, allow_pickle=False))
     return {"files": len(files), "dim": int(array.shape[1])}
 
 
 def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise CLIError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2) + "\n"
+    write_atomic(path, lambda tmp: Path(tmp).write_text(text), overwrite=overwrite)
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -271,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="cpu", help="torch device of the embedder")
         p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
         p.add_argument("--json", type=Path, default=None, help="write the result here")
-        p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     def pair(p: argparse.ArgumentParser) -> None:
         p.add_argument("reference", type=Path, help=".npy, folder of .npy, or reference .npz")
@@ -340,8 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None:
             record = {"result": result, "settings": settings, "version": __version__}
             _write_json(args.json, record, args.overwrite)
-    except (CLIError, FileNotFoundError, ValueError, ImportError, EmbedderUnavailable) as error:
-        print(f"openriff-metrics {args.command}: error: {error}", file=sys.stderr)
+    except (CLIError, OSError, ValueError, ImportError, EmbedderUnavailable) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        message = "; ".join(lines) or type(error).__name__
+        print(f"openriff-metrics {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0
 

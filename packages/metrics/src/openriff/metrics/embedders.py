@@ -13,9 +13,10 @@ weights, and ``embed(waves) -> [N, dim]`` float64 for mono float32 waves at its 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +39,22 @@ class Embedder(Protocol):
     def embed(self, waves: Sequence[NDArray[np.float32]]) -> NDArray[np.float64]:
         """Mono waves ``[S_i]`` at ``sample_rate`` -> embeddings ``[N, dim]``."""
         ...
+
+
+def check_device(name: str) -> None:
+    """Refuse a device name torch does not know, or CUDA where torch sees no GPU."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not (
+        torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    ):
+        raise ValueError(f"device {name!r}: torch sees no such CUDA GPU on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} is not supported: use cpu or cuda")
 
 
 class ClapEmbedder:
@@ -109,13 +126,16 @@ class FadtkEmbedder:
             raise TypeError(f"expected a fadtk ModelLoader or its name, got {type(model).__name__}")
         os.environ["HF_HUB_OFFLINE"] = "1"  # OpenRiff downloads nothing
         try:
-            model.load_model()
+            with weights_only_loads():
+                model.load_model()
+        except EmbedderUnavailable:
+            raise
         except Exception as error:
             raise EmbedderUnavailable(
                 f"fadtk model {model.name!r} could not load its weights from local files "
                 f"(OpenRiff downloads nothing; place them where fadtk's loader looks first): "
-                f"{error}"
-            ) from error
+                f"{_first_line(error)}"
+            ) from None
         self.model = model
         self.sample_rate = int(model.sr)
         self.dim = int(model.num_features)
@@ -130,6 +150,38 @@ class FadtkEmbedder:
             )
             rows.append(frames.reshape(-1, self.dim).mean(axis=0))
         return np.stack(rows)
+
+
+@contextlib.contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Every ``torch.load`` inside the block reads with ``weights_only=True``.
+
+    Third-party loaders (fadtk's zoo, msclap, laion-clap, torch.hub state dicts) call
+    ``torch.load`` themselves, some with ``weights_only=False``; a crafted checkpoint
+    would run code there. Inside this block such a file is refused instead.
+    """
+    import torch
+
+    original = torch.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
+def _first_line(error: BaseException) -> str:
+    import pickle
+
+    if isinstance(error, pickle.UnpicklingError):
+        return "the checkpoint holds Python objects, not plain tensors: refused to load it"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 # fadtk's own checkpoint files (its CLAP loaders download them in __init__ when missing).
@@ -153,13 +205,15 @@ def fadtk_model(name: str) -> Any:
     import fadtk.model_loader as zoo
 
     if name in _FADTK_FILES:
-        path = Path(zoo.__file__).parent / ".model-checkpoints" / _FADTK_FILES[name]
+        path = fadtk_checkpoints() / _FADTK_FILES[name]
         if not path.is_file():
             raise EmbedderUnavailable(
                 f"fadtk model {name!r} needs {path} (OpenRiff downloads nothing): copy the "
                 f"file there, or use ClapEmbedder with your own LAION-CLAP checkpoint"
             )
-        return zoo.CLAPModel("2023") if name == "clap-2023" else zoo.CLAPLaionModel(name[10:])
+        if name == "clap-2023":
+            return _msclap_loader(path)
+        return _laion_loader(name.removeprefix("clap-laion-"), path)
     if name == "vggish":
         return zoo.VGGishModel()
     if name in ("encodec-emb", "encodec-emb-48k"):
@@ -210,3 +264,56 @@ def embed_files(
             if cache is not None and key is not None:
                 cache.put(key, row)
     return np.stack([row for row in out if row is not None])
+
+
+def fadtk_checkpoints() -> Path:
+    """The folder where fadtk keeps (and its CLAP loaders look for) checkpoint files."""
+    import fadtk.model_loader as zoo
+
+    return Path(zoo.__file__).parent / ".model-checkpoints"
+
+
+def _laion_loader(kind: str, path: Path) -> Any:
+    """Fadtk's LAION-CLAP loader, its weights read by openriff-clap-bridge (weights only).
+
+    fadtk's own constructor downloads a missing file and may rewrite the checkpoint, and
+    laion-clap reads it with ``weights_only=False``; this loader does neither: it builds
+    the same model through :class:`openriff.clap_bridge.encoder.ClapEncoder`.
+    """
+    from fadtk.model_loader import CLAPLaionModel, ModelLoader
+
+    class SafeLaionClap(CLAPLaionModel):  # type: ignore[misc]
+        def __init__(self) -> None:
+            ModelLoader.__init__(self, f"clap-laion-{kind}", 512, 48_000)
+            self.type = kind
+            self.model_file = path
+
+        def load_model(self) -> None:
+            try:
+                from openriff.clap_bridge.encoder import ClapEncoder, ClapSetupError
+            except ImportError as error:
+                raise EmbedderUnavailable(
+                    f"fadtk model 'clap-laion-{kind}' is loaded through openriff-clap-bridge: "
+                    "pip install 'openriff-metrics[clap]'"
+                ) from error
+            amodel = "HTSAT-tiny" if kind == "audio" else "HTSAT-base"
+            try:
+                encoder = ClapEncoder(path, amodel=amodel, fusion=False, device=self.device)
+            except (ClapSetupError, ValueError, FileNotFoundError) as error:
+                raise EmbedderUnavailable(f"fadtk model 'clap-laion-{kind}': {error}") from None
+            self.model = encoder.module
+
+    return SafeLaionClap()
+
+
+def _msclap_loader(path: Path) -> Any:
+    """Fadtk's Microsoft CLAP 2023 loader without its download step (weights only)."""
+    from fadtk.model_loader import CLAPModel, ModelLoader
+
+    class SafeMsClap(CLAPModel):  # type: ignore[misc]
+        def __init__(self) -> None:
+            ModelLoader.__init__(self, "clap-2023", 1024, 44_100)
+            self.type = "2023"
+            self.model_file = path
+
+    return SafeMsClap()

@@ -11,7 +11,6 @@ need).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from openriff.metrics.arrays import embeddings, same_dim
+from openriff.metrics.files import write_atomic
 from openriff.metrics.frechet import frechet_distance_from_stats, gaussian_stats
 
 
@@ -45,22 +45,19 @@ class Reference:
         """Embedding dimension."""
         return int(self.mu.shape[0])
 
-    def save(self, path: str | os.PathLike[str], *, keep_embeddings: bool = True) -> Path:
-        """Write the reference to ``path`` (``.npz``) atomically."""
+    def save(
+        self, path: str | os.PathLike[str], *, keep_embeddings: bool = True, overwrite: bool = True
+    ) -> Path:
+        """Write the reference to ``path`` (``.npz``) atomically.
+
+        Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is false.
+        """
         target = Path(path)
         arrays: dict[str, Any] = {"mu": self.mu, "cov": self.cov, "n": np.array(self.n)}
         if keep_embeddings and self.embeddings is not None:
             arrays["embeddings"] = self.embeddings
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npz", dir=target.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        return write_atomic(target, lambda tmp: np.savez(tmp, **arrays), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Reference:

@@ -20,6 +20,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from openriff.latent_diffusion.files import open_to_umask
+
 SAMPLE_RATE = 48_000
 # Below this a recording lacks most of the band the models hear; almost always a mistake.
 MIN_SAMPLE_RATE = 16_000
@@ -106,8 +108,23 @@ def mix(parts: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.float32], floa
 
 
 def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
-    """Refuse before any work when an output exists or its folder cannot be written."""
+    """Refuse before any work when an output exists or its folder cannot be written.
+
+    Also refused: one file named for two outputs (``--out x.wav --mix x.wav``) and a
+    name longer than the file system allows.
+    """
+    seen: dict[Path, Path] = {}
     for path in paths:
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise ValueError(f"{path} is named for two outputs; give each output its own file")
+        seen[key] = path
+    for path in paths:
+        if len(os.fsencode(path.name)) > _name_max(path):
+            raise ValueError(
+                f"output name {path.name[:40]}... is {len(os.fsencode(path.name))} bytes, "
+                f"longer than the {_name_max(path)} this file system allows"
+            )
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
         if path.is_dir():
@@ -121,12 +138,23 @@ def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
             raise ValueError(f"cannot write {path}: {folder} is not writable")
 
 
+def _name_max(path: Path) -> int:
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def write_together(writers: dict[Path, Callable[[str], object]]) -> list[Path]:
     """Write several files so that either all of them appear or none does.
 
     Each ``writer(tmp)`` writes a temporary file beside its target (same suffix, so
     soundfile and matplotlib pick the format); only when every one succeeded are they
-    renamed into place. On any error the temporary files are removed.
+    renamed into place, with the permissions the user's umask gives. On any error (a full
+    disk included) the temporary files are removed.
     """
     pending: list[tuple[str, Path]] = []
     try:
@@ -135,6 +163,7 @@ def write_together(writers: dict[Path, Callable[[str], object]]) -> list[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
             os.close(fd)
             pending.append((tmp, path))
+            open_to_umask(tmp)
             write(tmp)
     except BaseException:
         for tmp, _ in pending:

@@ -27,12 +27,8 @@ from typing import Any
 
 import torch
 
-from openriff.latent_diffusion.checkpoint import (
-    ModelConfig,
-    atomic_directory,
-    from_pretrained,
-    load_config,
-)
+from openriff.latent_diffusion.checkpoint import ModelConfig, from_pretrained, load_config
+from openriff.latent_diffusion.files import atomic_directory, read_json_object
 
 FORMAT = "openriff-accompaniment"
 VERSION = 1
@@ -168,22 +164,14 @@ class AccompanimentModel:
                 f"no accompaniment model at {root}: bundle.json is missing (a bundle is "
                 "written by `openriff train ldm`)"
             )
-        info = json.loads(path.read_text())
-        if info.get("format") != FORMAT:
-            raise ValueError(f"{path} is not an OpenRiff accompaniment bundle")
-        if int(info.get("version", 0)) > VERSION:
-            raise ValueError(
-                f"{path} has bundle version {info['version']}; this openriff-pipeline reads "
-                f"up to {VERSION}: upgrade it"
-            )
-        check_sampling(info.get("sampling") or {}, f"{path}: 'sampling'")
+        info = read_bundle_info(path)
         from openriff.cae import from_preset
         from openriff.cae import from_pretrained as codec_from_pretrained
 
         codec_info = info["codec"]
         codec: Any
         if codec_info.get("path"):
-            codec = codec_from_pretrained(root / codec_info["path"], device=device)
+            codec = codec_from_pretrained(_inside(root, codec_info["path"], "codec"), device=device)
         elif codec_info.get("music2latent"):
             from openriff.cae.music2latent import Music2LatentCodec
 
@@ -191,16 +179,76 @@ class AccompanimentModel:
             codec = Music2LatentCodec(path, device=device)
         else:  # an untrained preset (tests): its weights come from the recorded seed
             with torch.random.fork_rng():
-                torch.manual_seed(int(codec_info.get("seed", 0)))
+                torch.manual_seed(codec_info.get("seed", 0))
                 codec = from_preset(codec_info["preset"]).to(device).eval()
-        config = load_config(root / info["denoiser"])
-        denoiser = from_pretrained(root / info["denoiser"], device=device)
+        denoiser_dir = _inside(root, info["denoiser"], "denoiser")
+        config = load_config(denoiser_dir)
+        denoiser = from_pretrained(denoiser_dir, device=device)
         bridge = None
         if info.get("bridge"):
             from openriff.clap_bridge import ClapBridge
 
-            bridge = ClapBridge.from_pretrained(root / info["bridge"], device=device)
-        return cls(codec, denoiser, config, bridge, info["clap"]["checkpoint"], info)
+            bridge_dir = _inside(root, info["bridge"], "bridge")
+            bridge = ClapBridge.from_pretrained(bridge_dir, device=device)
+        return cls(codec, denoiser, config, bridge, info["clap"].get("checkpoint"), info)
+
+
+def _inside(root: Path, entry: str, what: str) -> Path:
+    """A folder a bundle names, which must lie inside the bundle."""
+    folder = (root / entry).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        raise ValueError(f"{root / 'bundle.json'}: its {what} {entry!r} lies outside the bundle")
+    return folder
+
+
+# bundle.json key -> (allowed JSON types, required); checked before anything is loaded.
+_INFO_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "format": ((str,), True),
+    "version": ((int,), True),
+    "codec": ((dict,), True),
+    "denoiser": ((str,), True),
+    "bridge": ((str, type(None)), False),
+    "clap": ((dict,), False),
+    "provenance": ((dict,), False),
+    "sampling": ((dict, type(None)), False),
+    "packages": ((dict,), False),
+}
+
+
+def read_bundle_info(path: Path) -> dict[str, Any]:
+    """``bundle.json``, checked key by key (one ``ValueError`` line names what is wrong)."""
+    info = read_json_object(path, "bundle.json")
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an OpenRiff accompaniment bundle")
+    for key, (types, required) in _INFO_TYPES.items():
+        if key not in info:
+            if required:
+                raise ValueError(f"{path}: the key {key!r} is missing")
+            continue
+        value = info[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ValueError(f"{path}: {key!r} must be {names}, got {value!r}")
+    if info["version"] > VERSION:
+        raise ValueError(
+            f"{path} has bundle version {info['version']}; this openriff-pipeline reads "
+            f"up to {VERSION}: upgrade it"
+        )
+    check_sampling(info.get("sampling") or {}, f"{path}: 'sampling'")
+    codec = info["codec"]
+    sources = [key for key in ("path", "music2latent", "preset") if codec.get(key)]
+    if not sources or not all(isinstance(codec[key], str) for key in sources):
+        raise ValueError(
+            f"{path}: 'codec' must name a 'path', 'music2latent' or 'preset' (a string), "
+            f"got {codec!r}"
+        )
+    seed = codec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"{path}: codec 'seed' must be a whole number, got {seed!r}")
+    checkpoint = info.setdefault("clap", {}).get("checkpoint")
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise ValueError(f"{path}: clap 'checkpoint' must be a path or null, got {checkpoint!r}")
+    return info
 
 
 def default_bundle() -> Path:
@@ -226,7 +274,7 @@ def add_bridge(bundle: str | os.PathLike[str], bridge: str | os.PathLike[str]) -
     info_path = root / "bundle.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"no accompaniment bundle at {root} (bundle.json is missing)")
-    info = json.loads(info_path.read_text())
+    info = read_bundle_info(info_path)
     with atomic_directory(root) as tmp:
         for entry in root.iterdir():
             if entry.name in ("bridge", "bundle.json"):

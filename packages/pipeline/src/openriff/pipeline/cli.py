@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from openriff.clap_bridge.encoder import ClapSetupError
+from openriff.latent_diffusion.devices import resolve_device
+from openriff.latent_diffusion.files import one_line
 from openriff.pipeline.cli_generate import add_generation_commands
 
 
@@ -34,6 +36,8 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     """Write synthetic multitrack songs in the generic layout (``data synth``)."""
     from openriff.pipeline.synth import synth_dataset
 
+    if args.songs < 1 or args.bars < 1:
+        raise ValueError(f"--songs and --bars must be >= 1, got {args.songs}, {args.bars}")
     folders = synth_dataset(
         args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
     )
@@ -160,16 +164,17 @@ def cmd_train_ldm(args: argparse.Namespace) -> int:
 
 def cmd_train_bridge(args: argparse.Namespace) -> int:
     """Train the CLAP bridge prior on the prepared shards (``train bridge``)."""
-    import json
     import os
 
     from openriff.clap_bridge.encoder import ClapEncoder
+    from openriff.latent_diffusion.files import read_json_object
     from openriff.pipeline.training import train_bridge
 
     checkpoint = args.clap
     if checkpoint is None:
-        recorded = json.loads((args.data / "prepare.json").read_text()).get("clap_checkpoint")
-        if recorded is None:
+        info = read_json_object(args.data / "prepare.json", "a prepared folder's record")
+        recorded = info.get("clap_checkpoint")
+        if not isinstance(recorded, str):
             raise ValueError(f"{args.data} names no CLAP checkpoint: pass --clap CLAP.pt")
         checkpoint = Path(recorded)
     clap = ClapEncoder(checkpoint, amodel=args.amodel, device=args.device)
@@ -343,8 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Errors that are the input's fault: one line, exit code 2 (anything else is a bug: traceback).
-USER_ERRORS = (FileExistsError, FileNotFoundError, PermissionError, ValueError, ClapSetupError)
+# Errors that are the input's or the machine's fault (a bad file or setting, a missing or
+# locked output, a full disk, a name too long): one line, exit code 2. Anything else is a
+# bug and keeps its traceback.
+USER_ERRORS = (OSError, ValueError, ClapSetupError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -352,9 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = None if argv is None else list(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            resolve_device(args.device)
         code: int = args.func(args)
     except USER_ERRORS as error:
-        print(f"openriff {args.command}: error: {error}", file=sys.stderr)
+        message = str(error) if isinstance(error, ClapSetupError) else one_line(error)
+        print(f"openriff {args.command}: error: {message}", file=sys.stderr)
         return 2
     return code
 

@@ -20,14 +20,21 @@ are complete; existing files are refused unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 AUDIO_SUFFIXES = (".wav", ".flac")
+# Commands a sidecar may ask `openriff rerun` to repeat: generation only, never training
+# or data commands (a sidecar may come from someone else).
+RERUNNABLE = ("generate", "inpaint", "vary", "loop", "interpolate", "song", "demo")
+# Stems one command makes (candidates, interpolation points, song parts): each is a file.
+MAX_STEMS = 64
 
 
 def _sampling_args(p: argparse.ArgumentParser, *, candidates: bool = True) -> None:
@@ -185,6 +192,31 @@ def _planned(args: argparse.Namespace, count: int) -> tuple[list[Path], list[Pat
     return stems, mixes, sidecar, plot
 
 
+@contextlib.contextmanager
+def _exclusive(paths: list[Path], overwrite: bool) -> Iterator[None]:
+    """Hold the writer's lock of every output, and check the outputs again under it.
+
+    A writer that just finished leaves files that are then refused; one still running is
+    named by the lock.
+    """
+    from openriff.latent_diffusion.files import writer_lock
+    from openriff.pipeline.audio_io import check_outputs
+
+    with writer_lock(paths):
+        check_outputs(paths, overwrite)
+        yield
+
+
+def _request(args: argparse.Namespace, seconds: float | None, stems: int) -> None:
+    """Refuse, before the model loads, a request that cannot fit in memory."""
+    from openriff.pipeline.limits import check_request, seconds_to_samples
+
+    if stems > MAX_STEMS:
+        raise ValueError(f"at most {MAX_STEMS} stems per run, got {stems}")
+    if seconds is not None:
+        check_request(seconds_to_samples(seconds, "the output's length"), stems, args.command)
+
+
 def _report(paths: list[Path], generation: Any) -> int:
     seconds = generation.audio.shape[-1] / generation.sample_rate
     print(f"{len(paths)} files written ({seconds:.2f} s, seed {generation.settings['seed']}):")
@@ -193,13 +225,21 @@ def _report(paths: list[Path], generation: Any) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, count: int, make: Callable[[Any], Any]) -> int:
-    """Plan and check the outputs, load the model, generate with ``make``, write."""
+def _run(
+    args: argparse.Namespace, count: int, make: Callable[[Any], Any], seconds: float | None = None
+) -> int:
+    """Plan and check the outputs, load the model, generate with ``make``, write.
+
+    ``seconds`` (when known before reading any audio) is the output's length, checked
+    against :mod:`openriff.pipeline.limits` before the model loads.
+    """
+    _request(args, seconds, count)
     stems, mixes, sidecar, plot = _planned(args, count)
-    pipeline = _pipeline(args)
-    generation = make(pipeline)
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
+    with _exclusive([*stems, *mixes, sidecar, *([plot] if args.plot else [])], args.overwrite):
+        pipeline = _pipeline(args)
+        generation = make(pipeline)
+        paths = _write(args, pipeline, generation, stems, mixes=mixes, context=args.context,
+                       sidecar=sidecar, plot=plot)  # fmt: skip
     return _report(paths, generation)
 
 
@@ -209,15 +249,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ValueError("--mix needs a --context to mix the stem with")
     return _run(args, args.candidates, lambda pipeline: pipeline.generate(
         args.context, args.prompt, args.reference, duration=args.duration, **_options(args),
-    ))  # fmt: skip
+    ), seconds=args.duration)  # fmt: skip
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     """``openriff inpaint``: regenerate (or extend) a time range of a stem."""
+    if not (math.isfinite(args.start) and math.isfinite(args.end) and args.start < args.end):
+        raise ValueError(f"--start and --end must be finite with start < end, got "
+                         f"{args.start}, {args.end}")  # fmt: skip
     return _run(args, args.candidates, lambda pipeline: pipeline.inpaint(
         args.stem, args.start, args.end, args.context, args.prompt, args.reference,
         **_options(args),
-    ))  # fmt: skip
+    ), seconds=max(args.end, 0.0) - min(args.start, 0.0))  # fmt: skip
 
 
 def cmd_vary(args: argparse.Namespace) -> int:
@@ -229,10 +272,14 @@ def cmd_vary(args: argparse.Namespace) -> int:
 
 def cmd_loop(args: argparse.Namespace) -> int:
     """``openriff loop``: a seamless loop of N bars."""
+    if args.bars < 1 or args.beats_per_bar < 1 or not 20.0 <= args.bpm <= 400.0:
+        raise ValueError(f"--bars and --beats-per-bar must be >= 1 and --bpm in [20, 400], got "
+                         f"{args.bars}, {args.beats_per_bar}, {args.bpm}")  # fmt: skip
+    seconds = args.bars * args.beats_per_bar * 60.0 / args.bpm
     return _run(args, args.candidates, lambda pipeline: pipeline.loop(
         args.bars, args.bpm, args.context, args.prompt, args.reference,
         beats_per_bar=args.beats_per_bar, exact_tempo=not args.keep_pitch, **_options(args),
-    ))  # fmt: skip
+    ), seconds=seconds)  # fmt: skip
 
 
 def _endpoint(prompt: str | None, reference: Path | None, which: str) -> Any:
@@ -245,10 +292,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     """``openriff interpolate``: stems between two prompts or references."""
     start = _endpoint(args.from_prompt, args.from_reference, "from")
     end = _endpoint(args.to_prompt, args.to_reference, "to")
+    if args.points < 2:
+        raise ValueError(f"--points must be >= 2, got {args.points}")
     return _run(args, args.points, lambda pipeline: pipeline.interpolate(
         start, end, args.context, points=args.points, duration=args.duration,
         **_options(args),
-    ))  # fmt: skip
+    ), seconds=args.duration)  # fmt: skip
 
 
 def cmd_song(args: argparse.Namespace) -> int:
@@ -261,16 +310,19 @@ def cmd_song(args: argparse.Namespace) -> int:
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--out {folder} is a file; song writes a folder")
     suffix = f".{args.format}"
+    _request(args, args.duration, len(args.parts))
     stems = [folder / f"part-{i}{suffix}" for i in range(1, len(args.parts) + 1)]
     mixes, sidecar, plot = [folder / f"mix{suffix}"], folder / "song.json", folder / "song.png"
-    check_outputs([*stems, *mixes, sidecar, *([plot] if args.plot else [])], args.overwrite)
-    pipeline = _pipeline(args)
-    generation = pipeline.song(
-        [kind_value[1] for kind_value in args.parts], args.context, duration=args.duration,
-        **_options(args),
-    )  # fmt: skip
-    paths = _write(args, pipeline, generation, stems, mixes=mixes, context=None,
-                   sidecar=sidecar, plot=plot)  # fmt: skip
+    outputs = [*stems, *mixes, sidecar, *([plot] if args.plot else [])]
+    check_outputs(outputs, args.overwrite)
+    with _exclusive(outputs, args.overwrite):
+        pipeline = _pipeline(args)
+        generation = pipeline.song(
+            [kind_value[1] for kind_value in args.parts], args.context, duration=args.duration,
+            **_options(args),
+        )  # fmt: skip
+        paths = _write(args, pipeline, generation, stems, mixes=mixes, context=None,
+                       sidecar=sidecar, plot=plot)  # fmt: skip
     return _report(paths, generation)
 
 
@@ -289,18 +341,19 @@ def demo_context(seed: int, bars: int, target: str = "bass") -> tuple[Any, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``openriff demo``: a synthetic context, an accompaniment for it, their mix, a plot."""
-    from openriff.pipeline.audio_io import (
-        audio_writer,
-        check_outputs,
-        mix,
-        plot_writer,
-        write_together,
-    )
+    from openriff.pipeline.audio_io import check_outputs
 
     out = args.out
     names = ("context.wav", "stem.wav", "mix.wav", "spectrograms.png", "demo.json")
     paths = [out / name for name in names]
     check_outputs(paths, args.overwrite)
+    with _exclusive(paths, args.overwrite):
+        return _demo(args, paths)
+
+
+def _demo(args: argparse.Namespace, paths: list[Path]) -> int:
+    from openriff.pipeline.audio_io import audio_writer, mix, plot_writer, write_together
+
     started = time.perf_counter()
     pipeline = _pipeline(args)
     loaded = time.perf_counter()
@@ -345,10 +398,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def rerun_argv(record: dict[str, Any], out: Path, mix: Path | None) -> list[str]:
     """The command of a sidecar, with its seed pinned and its outputs moved."""
-    command = list(record.get("command") or [])
-    seed = record.get("settings", {}).get("seed")
-    if len(command) < 2 or command[0] != "openriff" or seed is None:
+    if not isinstance(record, dict):
+        raise ValueError(f"a sidecar holds a JSON object, got {type(record).__name__}")
+    command = record.get("command")
+    settings = record.get("settings")
+    seed = settings.get("seed") if isinstance(settings, dict) else None
+    if (
+        not isinstance(command, list)
+        or not all(isinstance(item, str) for item in command)
+        or len(command) < 2
+        or command[0] != "openriff"
+        or isinstance(seed, bool)
+        or not isinstance(seed, int)
+    ):
         raise ValueError("the sidecar records no openriff command and seed to re-run")
+    if command[1] not in RERUNNABLE:
+        raise ValueError(
+            f"the sidecar records `openriff {command[1]}`; rerun repeats only generation "
+            f"commands ({', '.join(RERUNNABLE)})"
+        )
     argv, skip = [], 0
     for item in command[1:]:
         if skip:
@@ -373,9 +441,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.sidecar}: no such sidecar")
     try:
         record = json.loads(args.sidecar.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{args.sidecar}: not a JSON sidecar ({error})") from error
-    argv = rerun_argv(record, args.out, args.mix)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{args.sidecar}: not a JSON sidecar ({error})") from None
+    try:
+        argv = rerun_argv(record, args.out, args.mix)
+    except ValueError as error:
+        raise ValueError(f"{args.sidecar}: {error}") from None
     if args.overwrite:
         argv.append("--overwrite")
     print("openriff " + " ".join(argv))

@@ -50,7 +50,7 @@ def write_codec_audio(
     """
     import soundfile as sf
 
-    from openriff.latent_diffusion.checkpoint import atomic_directory
+    from openriff.latent_diffusion.files import atomic_directory
 
     if not targets:
         raise ValueError("name at least one target instrument (e.g. bass)")

@@ -61,6 +61,7 @@ from openriff.latent_diffusion.schedules import karras_sigmas
 from openriff.pipeline.audio_io import SAMPLE_RATE, load_input, match_channels, mix
 from openriff.pipeline.bundle import RECOMMENDABLE, AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
+from openriff.pipeline.limits import check_request, seconds_to_samples
 
 SAMPLERS = {
     "heun": sample_heun,
@@ -636,9 +637,10 @@ class AccompanimentPipeline:
                              "the context)")  # fmt: skip
         latents, length = self._context_latents(context, sample_rate, None)
         if length is None:
-            if duration is None or not duration > 0 or not math.isfinite(duration):
+            if duration is None:
                 raise ValueError("without a context, give a duration > 0 in seconds")
-            length = round(duration * SAMPLE_RATE)
+            length = seconds_to_samples(duration, "duration")
+        check_request(length, options.num_candidates, "generate")
         frames = self.frames(length)
         used_seed, generator = self._start(options)
         embedding = self._embedding(prompt, reference, options, generator, sample_rate)
@@ -693,6 +695,7 @@ class AccompanimentPipeline:
         before = max(0, round(-start * SAMPLE_RATE))  # output samples before the stem
         pad = self.samples(self.frames(before)) if before else 0  # ...to whole frames
         length = before + max(stem_length, round(end * SAMPLE_RATE))
+        check_request(pad - before + length, opts.num_candidates, "inpaint")
         frames = self.frames(pad - before + length)
         total = self.samples(frames)
         padded = torch.zeros(wave.shape[0], total)
@@ -760,6 +763,7 @@ class AccompanimentPipeline:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         wave = load_input(stem, "stem", sample_rate)
         length = int(wave.shape[-1])
+        check_request(length, opts.num_candidates, "vary")
         init = self._encode(wave)
         frames = int(init.shape[-1])
         latents, _ = self._context_latents(context, sample_rate, length, "stem")
@@ -819,6 +823,7 @@ class AccompanimentPipeline:
         if not 20.0 <= bpm <= 400.0:
             raise ValueError(f"bpm must be in [20, 400], got {bpm}")
         length = round(bars * beats_per_bar * 60.0 / bpm * SAMPLE_RATE)
+        check_request(length, opts.num_candidates, f"loop of {bars} bars")
         frames = max(2, round(length / self.hop))
         # The loop on the latent grid, resampled to `length` at the end.
         period = self.samples(frames)
@@ -901,9 +906,10 @@ class AccompanimentPipeline:
             raise ValueError("give a context or a duration, not both")
         latents, length = self._context_latents(context, sample_rate, None)
         if length is None:
-            if duration is None or not duration > 0:
+            if duration is None:
                 raise ValueError("without a context, give a duration > 0 in seconds")
-            length = round(duration * SAMPLE_RATE)
+            length = seconds_to_samples(duration, "duration")
+        check_request(length, points, f"interpolate over {points} points")
         frames = self.frames(length)
         seed, generator = self._start(opts)
         a = self._source_embedding(start, opts, generator, sample_rate)
@@ -964,9 +970,10 @@ class AccompanimentPipeline:
             first = [load_input(context, "context", sample_rate).numpy()]
             length = int(first[0].shape[-1])
         else:
-            if duration is None or not duration > 0:
+            if duration is None:
                 raise ValueError("without a context, give a duration > 0 in seconds")
-            length = round(duration * SAMPLE_RATE)
+            length = seconds_to_samples(duration, "duration")
+        check_request(length, len(parts), f"song of {len(parts)} parts")
         running = first[0] if first else None
         frames = self.frames(length)
         seed, generator = self._start(opts)

@@ -92,12 +92,12 @@ def read_generic(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:
     base = _root(root)
     songs, report = [], ScanReport()
     for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        meta: dict[str, Any] = {}
+        meta: dict[str, dict[str, Any]] = {}
         if (folder / "song.json").is_file():
             try:
-                meta = json.loads((folder / "song.json").read_text()).get("stems", {})
-            except (json.JSONDecodeError, AttributeError) as error:
-                report.skipped.append(f"{folder / 'song.json'}: unreadable ({error})")
+                meta = _generic_stems(folder / "song.json")
+            except ValueError as error:  # one bad song is reported, the others kept
+                report.skipped.append(f"{folder / 'song.json'}: unusable ({error}); song skipped")
                 continue
         stems = []
         for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
@@ -111,6 +111,30 @@ def read_generic(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:
                 report.skipped.append(f"{folder / name}: listed in song.json but missing")
         songs.append(Song(folder.name, folder, tuple(stems)))
     return _finish(songs, report, base)
+
+
+def _generic_stems(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``stems`` entries of a generic ``song.json``; ``ValueError`` says what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    stems = data.get("stems", {})
+    if not isinstance(stems, dict):
+        raise ValueError(f"'stems' must map file names to stem objects, got {stems!r}")
+    for name, info in stems.items():
+        if not isinstance(info, dict):
+            raise ValueError(f"stems[{name!r}] must be an object, got {info!r}")
+        if not isinstance(info.get("instrument", ""), str):
+            raise ValueError(f"stems[{name!r}].instrument must be a string")
+        tags = info.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError(f"stems[{name!r}].tags must be a list of strings, got {tags!r}")
+        if not isinstance(info.get("vocal", False), bool):
+            raise ValueError(f"stems[{name!r}].vocal must be true or false")
+    return stems
 
 
 def read_musdb(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:

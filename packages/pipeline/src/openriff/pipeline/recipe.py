@@ -42,10 +42,12 @@ def load_recipe(
     path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A recipe (the default one without ``path``) with dotted-key ``overrides`` applied."""
+    from openriff.latent_diffusion.files import read_json_object
+
     source = Path(path) if path is not None else DEFAULT_RECIPE
     if not source.is_file():
         raise FileNotFoundError(f"no recipe at {source}")
-    recipe: dict[str, Any] = json.loads(source.read_text())
+    recipe = read_json_object(source, "a training recipe")
     for stage in STAGES[:-1]:
         if stage not in recipe:
             raise ValueError(f"{source}: the recipe has no {stage!r} section")
@@ -60,13 +62,92 @@ def load_recipe(
         if parts[-1] not in node:
             raise ValueError(f"--set {key}: the recipe has no setting {parts[-1]!r} there")
         node[parts[-1]] = value
+    check_recipe(recipe, str(source))
+    return recipe
+
+
+def _whole(section: dict[str, Any], key: str, where: str, least: int | None = 1) -> None:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}.{key} must be a whole number, got {value!r}")
+    if least is not None and value < least:
+        raise ValueError(f"{where}.{key} must be >= {least}, got {value}")
+
+
+def _number(section: dict[str, Any], key: str, where: str, low: float, high: float) -> None:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+        raise ValueError(f"{where}.{key} must be a number in ({low:g}, {high:g}), got {value!r}")
+
+
+def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
+    """Refuse a recipe any stage would refuse, before the first stage runs.
+
+    Every setting is checked for its type and range here (and the codec's and the
+    denoiser's settings by building their configs), so a typo in ``--set`` fails in a
+    second, not after the data stage.
+
+    Raises:
+        ValueError: naming the setting and what it must be.
+    """
+    from openriff.cae import PRESETS as CODEC_PRESETS
+    from openriff.cae.config import from_dict as codec_config
+    from openriff.cae.train import TrainConfig as CodecTrainConfig
+    from openriff.latent_diffusion.checkpoint import ModelConfig
+    from openriff.latent_diffusion.config import from_dict as ldm_config
+    from openriff.latent_diffusion.train import TrainConfig
+    from openriff.pipeline.training import MODEL_PRESETS
+
+    for stage in STAGES[:-1]:
+        if not isinstance(recipe.get(stage), dict):
+            raise ValueError(f"{source}: the {stage!r} section must be an object")
+    data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
+    for key in ("songs", "bars"):
+        _whole(data, key, "data")
+    _whole(data, "seed", "data", least=0)
+    if data.get("workers") is not None:
+        _whole(data, "workers", "data")
+    if codec.get("preset") not in CODEC_PRESETS:
+        raise ValueError(
+            f"codec.preset must be one of {sorted(CODEC_PRESETS)}, got {codec.get('preset')!r}"
+        )
+    if codec.get("audio", "stems") not in ("stems", "targets-and-contexts"):
+        raise ValueError(
+            f"codec.audio must be 'stems' or 'targets-and-contexts', got {codec.get('audio')!r}"
+        )
+    keys = ("preset", "steps", "batch_size", "lr", "warmup_steps", "checkpoint_every", "seed")
+    try:
+        codec_config(CodecTrainConfig, {"data": "", **{k: codec[k] for k in keys if k in codec}})
+    except ValueError as error:
+        raise ValueError(f"{source}: codec: {error}") from None
+    for key in ("window_latents",):
+        _whole(prep, key, "prepare")
+    _whole(prep, "seed", "prepare", least=0)
+    _number(prep, "hop_seconds", "prepare", 0.0, 3600.0)
+    _number(prep, "validation", "prepare", -1e-12, 1.0)
+    targets = prep.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+        raise ValueError(f"prepare.targets must be a list of instrument names, got {targets!r}")
+    if not isinstance(prep.get("context_chroma", False), bool):
+        raise ValueError("prepare.context_chroma must be true or false")
+    if ldm.get("preset") not in MODEL_PRESETS:
+        raise ValueError(
+            f"ldm.preset must be one of {sorted(MODEL_PRESETS)}, got {ldm.get('preset')!r}"
+        )
+    settings = ldm.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ValueError(f"ldm.settings must be an object of training settings, got {settings!r}")
+    try:
+        ldm_config(TrainConfig, {**settings, "model": ModelConfig()})
+    except ValueError as error:
+        raise ValueError(f"{source}: ldm.settings: {error}") from None
+    _number(recipe, "max_bundle_megabytes", "recipe", 0.0, float("inf"))
     if "sampling" in recipe:  # checked now, not after hours of training
         from openriff.pipeline.bundle import check_sampling
         from openriff.pipeline.generate import Sampling
 
         check_sampling(recipe["sampling"], f"{source}: 'sampling'")
         Sampling(**recipe["sampling"])
-    return recipe
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -178,7 +259,7 @@ def slim_bundle(
     ``model.safetensors``; ``sampling`` (when given) becomes the bundle's recommended
     sampling settings. Raises ``ValueError`` when the result exceeds the budget.
     """
-    from openriff.latent_diffusion.checkpoint import atomic_directory
+    from openriff.latent_diffusion.files import atomic_directory
 
     with atomic_directory(target) as tmp:
         shutil.copytree(bundle, tmp, dirs_exist_ok=True)
@@ -216,7 +297,17 @@ def run_recipe(
             existing bundle there is replaced.
         quiet: no progress bars.
     """
+    from openriff.latent_diffusion.files import writer_lock
+
+    check_recipe(recipe)
     root = Path(run)
+    target = Path(install) if install is not None else root / "default-bundle"
+    # One writer per run folder and per installed bundle.
+    with writer_lock([root, target]):
+        return _run_stages(recipe, root, target, device, quiet)
+
+
+def _run_stages(recipe: dict[str, Any], root: Path, target: Path, device: str, quiet: bool) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
     settings = json.dumps(recipe["ldm"]["settings"], indent=1) + "\n"
@@ -236,9 +327,7 @@ def run_recipe(
         _call(stage, argv)
         entry["seconds"] = round(time.time() - started, 1)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
-    target = Path(install) if install is not None else root / "default-bundle"
-    if target.exists():
-        shutil.rmtree(target)
+    # slim_bundle writes beside ``target`` and swaps it in: the old bundle stays until then.
     extras = {"recipe.json": root / "recipe.json", "recipe-log.json": log_path}
     return slim_bundle(
         root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"]),

@@ -26,6 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
+from openriff.latent_diffusion.files import writer_lock
+
 SAMPLE_RATE = 48_000
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -384,25 +386,18 @@ def synth_song(seed: int, *, bars: int = 8, vocals: bool | None = None) -> Synth
 
 def write_song(song: SynthSong, folder: str | os.PathLike[str]) -> Path:
     """Write a song in the generic layout (WAVs + ``song.json``), atomically per song."""
-    import shutil
-    import tempfile
-
     import soundfile as sf
+
+    from openriff.latent_diffusion.files import atomic_directory
 
     target = Path(folder)
     if target.exists():
         raise FileExistsError(f"{target} exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target, overwrite=False) as tmp:
         for name, stem in song.stems.items():
             assert stem.audio is not None
             sf.write(tmp / f"{name}.wav", stem.audio, song.sample_rate, subtype="PCM_16")
         (tmp / "song.json").write_text(json.dumps(song.metadata(), indent=1) + "\n")
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return target
 
 
@@ -419,9 +414,15 @@ def synth_dataset(
     Songs already present are kept (an interrupted run resumes where it stopped). Each song
     depends only on its seed, so ``workers`` processes give the same files as one.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers < 1 or songs < 1:
+        raise ValueError(f"songs and workers must be >= 1, got {songs}, {workers}")
     root = Path(out)
+    # One writer per data folder: a second run into it is refused, not interleaved.
+    with writer_lock(root):
+        return _synth_into(root, songs, seed, bars, workers)
+
+
+def _synth_into(root: Path, songs: int, seed: int, bars: int, workers: int) -> list[Path]:
     folders = [root / f"song_{seed + i:04d}" for i in range(songs)]
     jobs = [
         (seed + i, bars, folder)
