@@ -64,7 +64,7 @@ def test_written_files_and_folders_follow_the_umask(tmp_path: Path, mask: int) -
 def test_write_atomic_keeps_an_existing_file_unless_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("mine")
-    with pytest.raises(FileExistsError, match="out.txt exists"):
+    with pytest.raises(FileExistsError, match=r"out\.txt exists"):
         write_atomic(target, lambda tmp: Path(tmp).write_text("new"), overwrite=False)
     assert target.read_text() == "mine"
     write_atomic(target, lambda tmp: Path(tmp).write_text("new"), overwrite=True)
@@ -86,9 +86,14 @@ def test_atomic_directory_replaces_whole_and_keeps_the_old_on_failure(tmp_path: 
     target = tmp_path / "bundle"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-        (tmp / "new.txt").write_text("new")
-        raise RuntimeError("killed half way")
+
+    def fail_half_way() -> None:
+        with atomic_directory(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("killed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        fail_half_way()
     assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
     with atomic_directory(target) as tmp:
         (tmp / "new.txt").write_text("new")
@@ -115,7 +120,8 @@ def held_elsewhere(target: Path) -> Iterator[subprocess.Popen[str]]:
         [sys.executable, "-c", HOLDER, str(target)], stdout=subprocess.PIPE, text=True
     )
     try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "held"
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "held"
         yield process
     finally:
         process.kill()
@@ -128,7 +134,8 @@ def test_a_second_writer_is_refused_with_the_lock_named(tmp_path: Path) -> None:
         with pytest.raises(LockedError) as refused, writer_lock(target):
             pass
         message = str(refused.value)
-        assert str(lock_path(target)) in message and f"pid {other.pid}" in message
+        assert str(lock_path(target)) in message
+        assert f"pid {other.pid}" in message
     # The holder was killed: its lock died with it, and the next writer takes it over.
     with writer_lock(target):
         assert lock_path(target).is_file()
@@ -156,7 +163,7 @@ def test_damaged_safetensors_is_one_line_naming_the_file(tmp_path: Path) -> None
     assert torch.equal(read_safetensors(path)["w"], torch.ones(64))
     for damaged in (path.read_bytes()[:40], b"garbage" * 9, b""):
         path.write_bytes(damaged)
-        with pytest.raises(ValueError, match="model.safetensors is not a readable") as error:
+        with pytest.raises(ValueError, match=r"model\.safetensors is not a readable") as error:
             read_safetensors(path)
         assert "\n" not in str(error.value)
 
@@ -175,11 +182,12 @@ def test_a_crafted_torch_file_is_refused_and_runs_nothing(tmp_path: Path) -> Non
     marker = tmp_path / "pwned"
     path = tmp_path / "trainer.pt"
     torch.save({"step": 3, "x": Payload(marker)}, path)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match="holds Python objects") as error:
         read_torch_state(path)
     message = str(error.value)
-    assert "holds Python objects" in message and "io.open" in message
-    assert "weights_only=False" not in message and "\n" not in message
+    assert "io.open" in message
+    assert "weights_only=False" not in message
+    assert "\n" not in message
     assert not marker.exists()
     torch.save({"step": 3, "w": torch.zeros(2)}, path)
     assert read_torch_state(path)["step"] == 3

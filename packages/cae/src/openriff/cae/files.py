@@ -178,10 +178,39 @@ def writer_lock(
     killed process is simply taken over (``flock`` died with its holder).
     """
     paths = [targets] if isinstance(targets, (str, os.PathLike)) else list(targets)
+    locks = sorted({lock_path(p) for p in paths})
+    for path in locks:  # a held lock refuses before any lock file of ours is made
+        _refuse_if_held(path)
     with contextlib.ExitStack() as stack:
-        for path in sorted({lock_path(p) for p in paths}):
+        for path in locks:
             stack.enter_context(_one_lock(path))
         yield
+
+
+def _refuse_if_held(path: Path) -> None:
+    import fcntl
+
+    if path.resolve() in _HELD:
+        return
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _locked(path, fd) from None
+    finally:
+        os.close(fd)
+
+
+def _locked(path: Path, fd: int) -> LockedError:
+    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    target = path.parent / path.name[1 : -len(".lock")]
+    return LockedError(
+        f"{target} is being written by another process (pid {holder}, lock {path}); "
+        "wait for it to finish or choose another output"
+    )
 
 
 # Locks this process holds: taking one again (a library call inside a CLI that already
@@ -215,13 +244,9 @@ def _flock(path: Path, key: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            error = _locked(path, fd)
             os.close(fd)
-            target = path.parent / path.name[1 : -len(".lock")]
-            raise LockedError(
-                f"{target} is being written by another process (pid {holder}, lock {path}); "
-                "wait for it to finish or choose another output"
-            ) from None
+            raise error from None
         try:  # the file may have been removed by its last holder after we opened it
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -308,3 +333,9 @@ def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{file} must hold a JSON object ({what}), got {type(data).__name__}")
     return data
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line, for a command line's ``error:`` output."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(error).__name__

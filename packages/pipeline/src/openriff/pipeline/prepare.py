@@ -148,6 +148,8 @@ def prepare(
     Returns:
         the scan report (songs used, what was skipped and why).
     """
+    # The songs are read first: a data set with no usable song leaves no output folder.
+    songs, report = READERS[config.layout](config.data)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -172,7 +174,6 @@ def prepare(
         tmp = root / f".prepare.json.{os.getpid()}.tmp"  # ranks may race here: own files
         tmp.write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(tmp, record)
-    songs, report = READERS[config.layout](config.data)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     train, held = split_songs(songs, config.validation, config.seed)
     jobs = [("train", s) for s in train] + [("validation", s) for s in held]

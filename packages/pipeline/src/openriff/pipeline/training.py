@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from openriff.latent_diffusion.checkpoint import ModelConfig
+from openriff.latent_diffusion.config import from_dict
 from openriff.latent_diffusion.train import TrainConfig, train
 from openriff.pipeline.bundle import add_bridge, write_bundle
 from openriff.pipeline.shards import ShardDataset
@@ -79,10 +80,10 @@ def train_ldm(
     unknown = set(settings or {}) - known
     if unknown:
         raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
-    values = dict(settings or {})
-    if "betas" in values:
-        values["betas"] = tuple(values["betas"])
-    config = TrainConfig(model=model_config(preset, data), **values)
+    try:  # typed like a stored train.json: "fast" for a number is refused by name
+        config = from_dict(TrainConfig, {**(settings or {}), "model": model_config(preset, data)})
+    except ValueError as error:
+        raise ValueError(f"training settings: {error}") from None
     final = train(config, data, out, device=device, show_progress=show_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         prepared_info = json.loads((Path(prepared) / "prepare.json").read_text())
