@@ -57,3 +57,26 @@ def test_missing_or_foreign_checkpoints_are_explained(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(ValueError, match="no 'gen_state_dict'"):
         Music2LatentCodec(foreign)
+
+
+class Payload:
+    """Unpickling this would create ``marker``: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "music2latent.pt"
+    torch.save({"gen_state_dict": {}, "payload": Payload(marker)}, path)
+    with pytest.raises(ValueError, match=r"music2latent\.pt holds Python objects") as error:
+        Music2LatentCodec(path)
+    assert "weights_only=False" not in str(error.value)
+    assert not marker.exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable music2latent checkpoint"):
+        Music2LatentCodec(tmp_path / "junk.pt")

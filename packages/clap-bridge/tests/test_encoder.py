@@ -168,3 +168,24 @@ def test_architecture_is_read_off_the_weights() -> None:
         architecture_of({"audio_branch.patch_embed.proj.weight": torch.zeros(64, 1)}, "x")
     with pytest.raises(ValueError, match="not a LAION-CLAP HTSAT checkpoint"):
         architecture_of({"text_branch.x": torch.zeros(1)}, "x")
+
+
+class Payload:
+    """Unpickling this would create ``marker``: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "music_audioset_epoch_15_esc_90.14.pt"
+    torch.save({"state_dict": {"module.x": torch.zeros(1)}, "x": Payload(marker)}, path)
+    with pytest.raises(ValueError, match="holds Python objects") as error:
+        ClapEncoder(path)
+    assert "\n" not in str(error.value)
+    assert "weights_only=False" not in str(error.value)
+    assert not marker.exists()

@@ -114,8 +114,9 @@ def _resume_crafted(tmp: Path, a: Assets) -> list[str]:
     (checkpoint,) = sorted((run / "checkpoints").glob("step-*"))
     _crafted(checkpoint / "trainer.pt", tmp / "pwned", step=1)
     settings = json.loads((run / "train.json").read_text())
-    return ["train", "ldm", "--data", str(a.prepared), "--out", str(run), "--steps",
-            str(settings["steps"]), "--batch-size", str(settings["batch_size"]), "--quiet"]  # fmt: skip
+    steps, batch = str(settings["steps"]), str(settings["batch_size"])
+    return ["train", "ldm", "--data", str(a.prepared), "--out", str(run), "--steps", steps,
+            "--batch-size", batch, "--quiet"]  # fmt: skip
 
 
 def _cae_resume_crafted(tmp: Path, a: Assets) -> list[str]:
@@ -458,7 +459,10 @@ def test_a_bad_song_json_is_reported_and_skipped_not_fatal(
 
 
 def test_a_full_disk_leaves_no_partial_output(
-    assets: Assets, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    assets: Assets,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import soundfile
 
@@ -469,8 +473,9 @@ def test_a_full_disk_leaves_no_partial_output(
         raise OSError(28, "No space left on device", file)
 
     monkeypatch.setattr(soundfile, "write", full)
+    out = tmp_path / "o"
     argv = _gen(assets.bundle, tmp_path, "--context", str(assets.context), "--out",
-                str(tmp_path / "o" / "stem.wav"), "--mix", str(tmp_path / "o" / "mix.wav"))  # fmt: skip
+                str(out / "stem.wav"), "--mix", str(out / "mix.wav"))  # fmt: skip
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

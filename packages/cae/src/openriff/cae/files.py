@@ -286,11 +286,20 @@ def read_safetensors(
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
-def read_torch_state(path: str | os.PathLike[str], map_location: torch.device | str = "cpu") -> Any:
+def read_torch_state(
+    path: str | os.PathLike[str],
+    map_location: torch.device | str = "cpu",
+    what: str = "torch file",
+) -> Any:
     """A torch file read with ``weights_only=True``; anything else is refused in one line.
 
     A file that needs code to load (a pickled object, a crafted payload) is refused
     without running anything; the message does not suggest ``weights_only=False``.
+
+    Args:
+        path: the file.
+        map_location: where its tensors go.
+        what: what the file should be, for the messages ("LAION-CLAP checkpoint", ...).
     """
     import pickle
 
@@ -305,7 +314,7 @@ def read_torch_state(path: str | os.PathLike[str], map_location: torch.device | 
         found = _UNSUPPORTED.search(str(error))
         if found is None:
             raise ValueError(
-                f"{file} is not a readable torch file (damaged, or not written by torch.save)"
+                f"{file} is not a readable {what} (damaged, or not written by torch.save)"
             ) from None
         raise ValueError(
             f"{file} holds Python objects, not plain tensors (it asks for {found.group(1)}): "
@@ -313,7 +322,7 @@ def read_torch_state(path: str | os.PathLike[str], map_location: torch.device | 
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{file} is not a readable torch file ({reason})") from None
+        raise ValueError(f"{file} is not a readable {what} ({reason})") from None
 
 
 def read_json_object(path: str | os.PathLike[str], what: str) -> dict[str, Any]:

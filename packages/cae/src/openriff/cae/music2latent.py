@@ -96,7 +96,7 @@ class Music2LatentCodec(nn.Module):
             )
         inference, models = _import_music2latent()
         self._inference = inference
-        state = read_torch_state(path)  # weights_only=True: a pickled payload never runs
+        state = read_torch_state(path, what="music2latent checkpoint")  # weights only
         if not isinstance(state, dict) or "gen_state_dict" not in state:
             raise ValueError(f"{path}: not a music2latent checkpoint (no 'gen_state_dict')")
         self.gen = models.UNet()

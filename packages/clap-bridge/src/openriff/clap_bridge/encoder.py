@@ -130,7 +130,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             "(for example music_audioset_epoch_15_esc_90.14.pt from huggingface.co/lukewys/"
             "laion_clap, downloaded beforehand)"
         )
-    raw = read_torch_state(path)  # weights_only=True: a pickled payload never runs
+    raw = read_torch_state(path, what="LAION-CLAP checkpoint")  # weights only: no code runs
     state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path} holds no CLAP state dict")

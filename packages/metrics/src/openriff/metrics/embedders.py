@@ -179,7 +179,9 @@ def _first_line(error: BaseException) -> str:
     import pickle
 
     if isinstance(error, pickle.UnpicklingError):
-        return "the checkpoint holds Python objects, not plain tensors: refused to load it"
+        if "Unsupported global" in str(error):
+            return "the checkpoint holds Python objects, not plain tensors: refused to load it"
+        return "the checkpoint is not a readable torch file"
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
