@@ -187,3 +187,20 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
     assert test.startswith("python3 ")
     # .ci/run runs the README's test command verbatim.
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_two_copies_of_the_safe_files_module_stay_the_same() -> None:
+    """openriff-cae and openriff-latent-diffusion depend on no sibling, so each keeps a copy
+    of ``files.py`` (atomic writes, umask, locks, weights-only reads); a fix to one must
+    reach the other. Only the module docstring may differ."""
+    src = ROOT / "packages"
+    copies = [
+        src / "cae" / "src" / "openriff" / "cae" / "files.py",
+        src / "latent-diffusion" / "src" / "openriff" / "latent_diffusion" / "files.py",
+    ]
+    bodies = []
+    for path in copies:
+        tree = ast.parse(path.read_text())
+        tree.body = tree.body[1:]  # the docstring
+        bodies.append(ast.dump(tree))
+    assert bodies[0] == bodies[1]

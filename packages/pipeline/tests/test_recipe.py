@@ -111,9 +111,14 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     over = ["--set", "max_bundle_megabytes=0.5"]
     assert main([*args[:4], "--install", str(tmp_path / "big"), *sets(), *over, "--quiet"]) == 2
     assert not (tmp_path / "big").exists()
-    # A stage that fails stays in the log as started, without a time; the ones before it,
-    # resumed, have theirs.
+    # A setting no stage could use is refused before any stage runs: the log is untouched.
+    runs = len(json.loads((run / "recipe-log.json").read_text())["runs"])
     bad = ["--set", 'ldm.preset="no-such-preset"']
+    assert main([*args[:4], "--install", str(tmp_path / "bad"), *sets(), *bad, "--quiet"]) == 2
+    assert len(json.loads((run / "recipe-log.json").read_text())["runs"]) == runs
+    # A stage that fails while it runs (3 micro-batches do not divide a batch of 2) stays in
+    # the log as started, without a time; the ones before it, resumed, have theirs.
+    bad = ["--set", "ldm.settings.accumulation=3"]
     assert main([*args[:4], "--install", str(tmp_path / "bad"), *sets(), *bad, "--quiet"]) == 2
     last = json.loads((run / "recipe-log.json").read_text())["runs"][-1]["stages"]
     assert [s["stage"] for s in last] == ["data", "codec-audio", "codec", "prepare", "ldm"]

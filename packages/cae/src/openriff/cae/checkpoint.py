@@ -20,7 +20,7 @@ from openriff.cae.__about__ import __version__
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
-from openriff.cae.files import atomic_directory, read_json_object, read_safetensors
+from openriff.cae.files import atomic_directory, load_weights, read_json_object
 from openriff.cae.presets import PRESETS
 from openriff.cae.transformer import TransformerCAE, TransformerCAEConfig
 
@@ -142,25 +142,3 @@ def from_pretrained(
         raise FileNotFoundError(f"no weights in {root}: {weights.name} is missing")
     load_weights(model, weights, config_path)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def load_weights(model: torch.nn.Module, weights: Path, config: Path) -> None:
-    """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
-
-    Args:
-        model: the model ``config`` describes.
-        weights: its ``.safetensors`` file.
-        config: the config file, named in the message.
-    """
-    state = read_safetensors(weights)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a tensor of another shape
-        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
-        detail = sizes[0] if sizes else str(error).splitlines()[0]
-        raise ValueError(f"{weights} does not match {config}: {detail}") from None
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights} does not match {config}: "
-            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-        )

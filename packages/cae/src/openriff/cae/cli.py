@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -115,11 +116,9 @@ def _read_latents(path: Path, latent_dim: int, hop: float) -> tuple[torch.Tensor
         raise CLIError(f"{path}: no such file")
     try:
         with path.open("rb") as file:
-            version = np.lib.format.read_magic(file)
-            readers = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }
+            npy: Any = np.lib.format  # untyped in numpy 1.x
+            version = npy.read_magic(file)
+            readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
             if version not in readers:
                 raise ValueError(f"unsupported .npy format version {version}")
             shape, _, dtype = readers[version](file)

@@ -283,6 +283,28 @@ def read_safetensors(
         raise ValueError(f"{file} is not a readable safetensors file ({reason})") from None
 
 
+def load_weights(model: torch.nn.Module, weights: Path, config: Path) -> None:
+    """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
+
+    Args:
+        model: the model ``config`` describes.
+        weights: its ``.safetensors`` file.
+        config: the config file, named in the message.
+    """
+    state = read_safetensors(weights)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = sizes[0] if sizes else str(error).splitlines()[0]
+        raise ValueError(f"{weights} does not match {config}: {detail}") from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{weights} does not match {config}: "
+            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
+
+
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 

@@ -31,12 +31,18 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from openriff.cae.checkpoint import from_preset, load_weights, save_pretrained, write_weights
+from openriff.cae.checkpoint import from_preset, save_pretrained, write_weights
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.consistency import sample_training_sigmas
 from openriff.cae.data import AudioCrops
-from openriff.cae.files import atomic_directory, read_json_object, read_torch_state, writer_lock
+from openriff.cae.files import (
+    atomic_directory,
+    load_weights,
+    read_json_object,
+    read_torch_state,
+    writer_lock,
+)
 from openriff.cae.spectral import to_spectrogram
 
 

@@ -19,11 +19,7 @@ from torch import nn
 
 from openriff.latent_diffusion.backbones import BACKBONES, backbone_config
 from openriff.latent_diffusion.config import from_dict, to_dict
-from openriff.latent_diffusion.files import (
-    atomic_directory,
-    read_json_object,
-    read_safetensors,
-)
+from openriff.latent_diffusion.files import atomic_directory, load_weights, read_json_object
 from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
 
 OBJECTIVES = {"edm": EDMPrecond, "consistency": ConsistencyPrecond, "v": VPrecond}
@@ -163,25 +159,3 @@ def from_pretrained(
         raise FileNotFoundError(f"{weights} is missing from the checkpoint {root}")
     load_weights(model, weights, root / "config.json")
     return model.to(device=device, dtype=dtype).eval()
-
-
-def load_weights(model: nn.Module, weights: Path, config: Path) -> None:
-    """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
-
-    Args:
-        model: the model ``config`` describes.
-        weights: its ``.safetensors`` file.
-        config: the config file, named in the message.
-    """
-    state = read_safetensors(weights)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a tensor of another shape
-        sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
-        detail = sizes[0] if sizes else str(error).splitlines()[0]
-        raise ValueError(f"{weights} does not match {config}: {detail}") from None
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights} does not match {config}: "
-            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-        )

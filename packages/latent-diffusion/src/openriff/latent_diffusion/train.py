@@ -38,7 +38,6 @@ from tqdm import tqdm
 from openriff.latent_diffusion.checkpoint import (
     ModelConfig,
     build,
-    load_weights,
     save_pretrained,
     write_weights,
 )
@@ -46,6 +45,7 @@ from openriff.latent_diffusion.config import from_dict, to_dict
 from openriff.latent_diffusion.data import LatentDataset
 from openriff.latent_diffusion.files import (
     atomic_directory,
+    load_weights,
     read_json_object,
     read_torch_state,
     writer_lock,

@@ -210,7 +210,6 @@ _INFO_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "bridge": ((str, type(None)), False),
     "clap": ((dict,), False),
     "provenance": ((dict,), False),
-    "sampling": ((dict, type(None)), False),
     "packages": ((dict,), False),
 }
 
@@ -220,6 +219,12 @@ def read_bundle_info(path: Path) -> dict[str, Any]:
     info = read_json_object(path, "bundle.json")
     if info.get("format") != FORMAT:
         raise ValueError(f"{path} is not an OpenRiff accompaniment bundle")
+    version = info.get("version")
+    if isinstance(version, int) and version > VERSION:  # a newer layout: say so first
+        raise ValueError(
+            f"{path} has bundle version {version}; this openriff-pipeline reads up to "
+            f"{VERSION}: upgrade it"
+        )
     for key, (types, required) in _INFO_TYPES.items():
         if key not in info:
             if required:
@@ -229,11 +234,6 @@ def read_bundle_info(path: Path) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ValueError(f"{path}: {key!r} must be {names}, got {value!r}")
-    if info["version"] > VERSION:
-        raise ValueError(
-            f"{path} has bundle version {info['version']}; this openriff-pipeline reads "
-            f"up to {VERSION}: upgrade it"
-        )
     check_sampling(info.get("sampling") or {}, f"{path}: 'sampling'")
     codec = info["codec"]
     sources = [key for key in ("path", "music2latent", "preset") if codec.get(key)]

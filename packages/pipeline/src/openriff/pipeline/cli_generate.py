@@ -208,9 +208,12 @@ def _exclusive(paths: list[Path], overwrite: bool) -> Iterator[None]:
 
 
 def _request(args: argparse.Namespace, seconds: float | None, stems: int) -> None:
-    """Refuse, before the model loads, a request that cannot fit in memory."""
+    """Refuse, before the model loads, settings out of range or a request too large."""
+    from openriff.pipeline.generate import Sampling
     from openriff.pipeline.limits import check_request, seconds_to_samples
 
+    given = {k: v for k, v in _options(args).items() if v is not None}
+    Sampling(**given)  # the bundle's recommendations fill what is left out, later
     if stems > MAX_STEMS:
         raise ValueError(f"at most {MAX_STEMS} stems per run, got {stems}")
     if seconds is not None:
