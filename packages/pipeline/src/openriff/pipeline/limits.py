@@ -5,11 +5,13 @@ so its peak memory grows with (seconds of output) x (stems made at once). A requ
 would not fit is refused before any work, with the numbers, instead of growing until the
 machine swaps or the process is killed.
 
-``BYTES_PER_SECOND`` is the measured growth of peak memory (resident set) per second of
-output and per stem, ``BASE_BYTES`` what a run holds before it (model, libraries); both
-are rounded up from ``/usr/bin/time -v openriff generate --duration D`` with the default
-bundle on the 2-core CPU (D = 30 s and 300 s; see the pipeline's CHANGELOG). A request is
-allowed ``MEMORY_SHARE`` of the machine's physical memory.
+``BYTES_PER_SECOND`` is the growth of peak memory (resident set) per second of output and
+per stem, ``BASE_BYTES`` what a run holds before it (model, libraries). Measured with
+``/usr/bin/time -v openriff generate --duration D --steps 2`` and the default bundle on
+the 2-core CPU: 1.14 GiB at D = 30 s, 3.03 GiB at D = 300 s, so 7.2 MiB per second over
+0.93 GiB. The limits use 12 MiB and 1.5 GiB: other modes (candidates in a batch,
+inpainting's padded copies, a stereo codec) hold more copies than this measurement. A
+request is allowed ``MEMORY_SHARE`` of the machine's physical memory.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import math
 import os
 
 SAMPLE_RATE = 48_000
-BYTES_PER_SECOND = 16 * 2**20
-BASE_BYTES = 2 * 2**30
+BYTES_PER_SECOND = 12 * 2**20
+BASE_BYTES = 3 * 2**29
 MEMORY_SHARE = 0.75
 
 
