@@ -126,3 +126,28 @@ def test_clap_embedder_refuses_a_crafted_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="holds Python objects"):
         ClapEmbedder(crafted(tmp_path / "clap.pt", marker))
     assert not marker.exists()
+
+
+def test_the_cli_refuses_a_crafted_fadtk_clap_in_one_line(
+    fadtk_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`embed --embedder fadtk:clap-laion-music` reaches the loader (it once failed with
+    UnboundLocalError) and refuses the crafted file without running it."""
+    import soundfile as sf
+
+    from openriff.metrics.cli import main
+
+    marker = tmp_path / "pwned"
+    crafted(fadtk_folder / "music_audioset_epoch_15_esc_90.14.pt", marker)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "a.wav", np.zeros(48_000, np.float32), 48_000)
+    out = tmp_path / "e.npy"
+    code = main(["embed", str(audio), "--embedder", "fadtk:clap-laion-music", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("openriff-metrics embed: error: fadtk model 'clap-laion-music'")
+    assert "holds Python objects" in err
+    assert "\n" not in err
+    assert not marker.exists()
+    assert not out.exists()

@@ -251,6 +251,9 @@ CASES = [
         lambda b: _edit_json(b / "denoiser" / "config.json",
                              lambda d: d["model"].update(sigma_max="big"))),
         r"sigma_max: expected a number"),
+    Case("denoiser config with a null model", "openriff", _bundle_with(
+        lambda b: _edit_json(b / "denoiser" / "config.json", lambda d: d.update(model=None))),
+        r"'model' must be an object, got None"),
     Case("denoiser config list of overrides", "openriff", _bundle_with(
         lambda b: _edit_json(b / "denoiser" / "config.json",
                              lambda d: d["model"].update(overrides=[1]))),
