@@ -204,3 +204,47 @@ def test_the_two_copies_of_the_safe_files_module_stay_the_same() -> None:
         tree.body = tree.body[1:]  # the docstring
         bodies.append(ast.dump(tree))
     assert bodies[0] == bodies[1]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the openriff modules it imports (at module level or inside functions)."""
+    files = {}
+    for path in ROOT.glob("packages/*/src/openriff/**/*.py"):
+        parts = path.relative_to(path.parents[len(path.parts) - path.parts.index("src") - 2])
+        name = ".".join(parts.with_suffix("").parts).removesuffix(".__init__")
+        files[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    found.add(child if child in files else node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def test_no_module_imports_its_caller() -> None:
+    """No import cycle between the modules of any package, lazy imports included."""
+    graph = _import_graph()
+    assert "openriff.pipeline.cli" in graph
+    assert "openriff.latent_diffusion.files" in graph["openriff.latent_diffusion.train"]
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert cycles == []

@@ -59,9 +59,17 @@ class LatentCodec(Protocol):
         ...
 
     def decode(
-        self, latents: Tensor, *, steps: int = 1, generator: torch.Generator | None = None
+        self,
+        latents: Tensor,
+        *,
+        steps: int = 1,
+        generator: torch.Generator | None = None,
+        length: int | None = None,
     ) -> Tensor:
-        """``[B, D, T]`` -> ``[B, C, T * hop]``."""
+        """``[B, D, T]`` -> ``[B, C, S]``, ``S`` = ``length`` when given, else ``T * hop``.
+
+        ``length`` is the number of samples that was encoded: decoding gives it back exactly.
+        """
         ...
 
 

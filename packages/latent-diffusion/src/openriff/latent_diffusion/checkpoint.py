@@ -20,9 +20,7 @@ from torch import nn
 from openriff.latent_diffusion.backbones import BACKBONES, backbone_config
 from openriff.latent_diffusion.config import from_dict, to_dict
 from openriff.latent_diffusion.files import atomic_directory, load_weights, read_json_object
-from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
-
-OBJECTIVES = {"edm": EDMPrecond, "consistency": ConsistencyPrecond, "v": VPrecond}
+from openriff.latent_diffusion.objectives import OBJECTIVES, NoiseRange, Precond
 
 
 @dataclass(frozen=True)
@@ -59,15 +57,16 @@ class ModelConfig:
         """The backbone's config: the preset with the overrides applied."""
         return backbone_config(self.backbone, self.preset, **dict(self.overrides))
 
+    def noise_range(self) -> NoiseRange:
+        """The model's noise levels, as the objective's pieces take them."""
+        return NoiseRange(self.sigma_min, self.sigma_max, self.sigma_data)
 
-def build(config: ModelConfig) -> EDMPrecond | ConsistencyPrecond | VPrecond:
+
+def build(config: ModelConfig) -> Precond:
     """An untrained Denoiser (preconditioned backbone) from a :class:`ModelConfig`."""
     cls = BACKBONES[config.backbone][0]
     backbone = cls(config.backbone_config())
-    if config.objective == "v":
-        return VPrecond(backbone, config.sigma_min, config.sigma_max)
-    precond = OBJECTIVES[config.objective]
-    return precond(backbone, config.sigma_min, config.sigma_max, config.sigma_data)
+    return OBJECTIVES[config.objective].precond(backbone, config.noise_range())
 
 
 def _config_json(config: ModelConfig) -> dict[str, Any]:
@@ -148,7 +147,7 @@ def from_pretrained(
     ema: bool = True,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> EDMPrecond | ConsistencyPrecond | VPrecond:
+) -> Precond:
     """Load a trained Denoiser from local files (EMA weights when present and ``ema``)."""
     root = Path(directory)
     model = build(load_config(root))

@@ -50,7 +50,7 @@ from openriff.latent_diffusion.files import (
     read_torch_state,
     writer_lock,
 )
-from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
+from openriff.latent_diffusion.objectives import OBJECTIVES, Loss
 
 
 @dataclass(frozen=True)
@@ -140,27 +140,22 @@ class TrainConfig:
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
         if self.p_std is not None and self.p_std <= 0:
             raise ValueError("p_std must be > 0")
-        if self.model.objective == "v" and (self.p_mean, self.p_std) != (None, None):
+        draws = OBJECTIVES[self.model.objective].log_normal_draw
+        if not draws and (self.p_mean, self.p_std) != (None, None):
             raise ValueError(
                 "p_mean and p_std set the noise-level draw of the edm and consistency "
                 "objectives; the v-objective draws uniform times"
             )
 
 
-def make_loss(
-    config: ModelConfig, p_mean: float | None = None, p_std: float | None = None
-) -> EDMLoss | ConsistencyLoss | VLoss:
+def make_loss(config: ModelConfig, p_mean: float | None = None, p_std: float | None = None) -> Loss:
     """The loss that goes with a model's objective and noise range.
 
     ``p_mean`` and ``p_std`` replace the log-normal noise-level draw of the EDM and
     consistency losses where given (see :class:`TrainConfig`).
     """
     draw = {k: v for k, v in (("p_mean", p_mean), ("p_std", p_std)) if v is not None}
-    if config.objective == "edm":
-        return EDMLoss(sigma_data=config.sigma_data, **draw)
-    if config.objective == "consistency":
-        return ConsistencyLoss(sigma_min=config.sigma_min, sigma_max=config.sigma_max, **draw)
-    return VLoss(sigma_min=config.sigma_min, sigma_max=config.sigma_max)
+    return OBJECTIVES[config.objective].loss(config.noise_range(), draw)
 
 
 def learning_rate(step: int, config: TrainConfig, plateau_scale: float = 1.0) -> float:

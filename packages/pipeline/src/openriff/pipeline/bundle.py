@@ -29,6 +29,7 @@ import torch
 
 from openriff.latent_diffusion.checkpoint import ModelConfig, from_pretrained, load_config
 from openriff.latent_diffusion.files import atomic_directory, read_json_object
+from openriff.pipeline.codecs import load_codec
 
 FORMAT = "openriff-accompaniment"
 VERSION = 1
@@ -165,22 +166,10 @@ class AccompanimentModel:
                 "written by `openriff train ldm`)"
             )
         info = read_bundle_info(path)
-        from openriff.cae import from_preset
-        from openriff.cae import from_pretrained as codec_from_pretrained
-
-        codec_info = info["codec"]
-        codec: Any
+        codec_info = dict(info["codec"])
         if codec_info.get("path"):
-            codec = codec_from_pretrained(_inside(root, codec_info["path"], "codec"), device=device)
-        elif codec_info.get("music2latent"):
-            from openriff.cae.music2latent import Music2LatentCodec
-
-            path = Path(codec_override or codec_info["music2latent"])
-            codec = Music2LatentCodec(path, device=device)
-        else:  # an untrained preset (tests): its weights come from the recorded seed
-            with torch.random.fork_rng():
-                torch.manual_seed(codec_info.get("seed", 0))
-                codec = from_preset(codec_info["preset"]).to(device).eval()
+            codec_info["path"] = str(_inside(root, codec_info["path"], "codec"))
+        codec = load_codec(codec_info, device, music2latent=codec_override)
         denoiser_dir = _inside(root, info["denoiser"], "denoiser")
         config = load_config(denoiser_dir)
         denoiser = from_pretrained(denoiser_dir, device=device)

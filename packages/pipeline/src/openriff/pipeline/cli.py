@@ -24,7 +24,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from openriff.clap_bridge.encoder import ClapSetupError
 from openriff.latent_diffusion.devices import resolve_device
@@ -62,53 +61,31 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     import torch
 
-    from openriff.cae import from_preset, from_pretrained
-    from openriff.pipeline.pairs import PairConfig
-    from openriff.pipeline.prepare import PrepareConfig, prepare
+    from openriff.pipeline.codecs import codec_source, load_codec
+    from openriff.pipeline.prepare import prepare, prepare_config
 
     name = args.device
     if name == "cuda":
         name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per process
     device = torch.device(name)
-    codec: Any
-    if args.codec is not None and args.codec.suffix == ".pt":
-        from openriff.cae.music2latent import Music2LatentCodec
-
-        codec = Music2LatentCodec(args.codec, device=device)  # the official weights, by path
-    elif args.codec is not None:
-        codec = from_pretrained(args.codec, device=device)
-    else:
+    source = codec_source(args.codec, args.codec_preset, args.seed)
+    if "preset" in source:
         print(
             f"warning: encoding with the UNTRAINED codec preset {args.codec_preset!r}",
             file=sys.stderr,
         )
-        with torch.random.fork_rng():  # the same untrained weights in every process
-            torch.manual_seed(args.seed)
-            codec = from_preset(args.codec_preset).to(device).eval()
-    hop = codec.hop_length
-    pairs = PairConfig(
-        window=round(args.window_latents * hop),
-        hop=int(args.hop_seconds * 48_000),
-        reference=int(args.reference_seconds * 48_000),
-        targets=tuple(args.target),
-    )
-    config = PrepareConfig(
-        data=str(args.data),
-        layout=args.layout,
-        pairs=pairs,
-        validation=args.validation,
-        seed=args.seed,
+    codec = load_codec(source, device)
+    config = prepare_config(
+        args.data, codec.hop_length, layout=args.layout, window_latents=args.window_latents,
+        hop_seconds=args.hop_seconds, reference_seconds=args.reference_seconds,
+        targets=args.target, validation=args.validation, seed=args.seed,
         context_chroma=args.context_chroma,
-    )
+    )  # fmt: skip
     clap = None
     if args.clap is not None:
         from openriff.clap_bridge.encoder import ClapEncoder
 
         clap = ClapEncoder(args.clap, amodel=args.amodel, device=device)
-    source: dict[str, object] = {"preset": args.codec_preset, "seed": args.seed}
-    if args.codec is not None:
-        kind = "music2latent" if args.codec.suffix == ".pt" else "path"
-        source = {kind: str(args.codec.resolve())}
     report = prepare(
         config,
         codec,

@@ -438,7 +438,7 @@ def rerun_argv(record: dict[str, Any], out: Path, mix: Path | None) -> list[str]
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """``openriff rerun``: the command a sidecar records, with its seed, to new outputs."""
-    from openriff.pipeline.cli import main
+    from openriff.latent_diffusion.devices import resolve_device
 
     if not args.sidecar.is_file():
         raise ValueError(f"{args.sidecar}: no such sidecar")
@@ -453,7 +453,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if args.overwrite:
         argv.append("--overwrite")
     print("openriff " + " ".join(argv))
-    return main(argv)
+    # Parsed by the generation commands alone: nothing else can be re-run.
+    parser = argparse.ArgumentParser(prog="openriff")
+    add_generation_commands(parser.add_subparsers(dest="command", required=True))
+    again = parser.parse_args(argv)
+    again.argv = argv
+    resolve_device(again.device)
+    code: int = again.func(again)
+    return code
 
 
 def add_generation_commands(sub: Any) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,28 @@ from openriff.latent_diffusion.controls import (
     vary_schedule,
 )
 from openriff.latent_diffusion.guidance import MultiConditionGuidance
+from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.samplers import (
     sample_consistency,
     sample_ddim,
     sample_euler,
     sample_heun,
 )
-from openriff.latent_diffusion.schedules import karras_sigmas
 from openriff.pipeline.audio_io import SAMPLE_RATE, load_input, match_channels, mix
 from openriff.pipeline.bundle import RECOMMENDABLE, AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 from openriff.pipeline.limits import check_request, seconds_to_samples
+
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """A seed for one purpose (``"bridge"``, ...), drawn from ``seed``.
+
+    numpy's ``SeedSequence`` mixes the two, so each purpose gets an independent stream and
+    the same ``seed`` always gives the same one.
+    """
+    state = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(1)
+    return int(state[0])
+
 
 SAMPLERS = {
     "heun": sample_heun,
@@ -408,9 +420,11 @@ class AccompanimentPipeline:
             denoiser = StyleGrounding(denoiser, style, options.style_strength)
         if loop_margin:
             denoiser = LoopDenoiser(denoiser, loop_margin)
-        sigmas = karras_sigmas(
-            options.steps, self.model.denoiser.sigma_min, self.model.denoiser.sigma_max
-        ).to(self.device)
+        # The objective's own schedule: Karras for EDM and consistency, cosine for v.
+        schedule = OBJECTIVES[self.model.config.objective].schedule
+        denoiser_range = self.model.denoiser
+        sigmas = schedule(options.steps, denoiser_range.sigma_min, denoiser_range.sigma_max)
+        sigmas = sigmas.to(self.device)
         return _Job(options, seed, generator, denoiser, sigmas, cond)
 
     def _style(self, options: Sampling, sample_rate: int) -> Tensor | None:
@@ -419,11 +433,18 @@ class AccompanimentPipeline:
             return None
         return self._encode(load_input(options.style_reference, "style reference", sample_rate))
 
-    def _start(self, options: Sampling) -> tuple[int, torch.Generator]:
+    def _start(self, options: Sampling) -> tuple[int, torch.Generator, torch.Generator]:
+        """The seed and its generators: sampling noise, and the bridge prior's draws.
+
+        Each purpose has its own generator, so a seed gives the same sampling noise in
+        every mode, with or without a bridge draw before it (decoding has its own too).
+        """
         seed = options.seed
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
-        return seed, torch.Generator(device=self.device).manual_seed(seed)
+        noise = torch.Generator(device=self.device).manual_seed(seed)
+        bridge = torch.Generator(device=self.device).manual_seed(derived_seed(seed, "bridge"))
+        return seed, noise, bridge
 
     def _spans(self, frames: int, loop: bool) -> list[tuple[int, int]]:
         """Sampling windows ``[lo, hi)`` covering ``frames`` latent frames."""
@@ -642,8 +663,8 @@ class AccompanimentPipeline:
             length = seconds_to_samples(duration, "duration")
         check_request(length, options.num_candidates, "generate")
         frames = self.frames(length)
-        used_seed, generator = self._start(options)
-        embedding = self._embedding(prompt, reference, options, generator, sample_rate)
+        used_seed, generator, bridge = self._start(options)
+        embedding = self._embedding(prompt, reference, options, bridge, sample_rate)
         job = self._job(options, latents, embedding, frames, seed=used_seed,
                         generator=generator, style=self._style(options, sample_rate))  # fmt: skip
         channels = self._channels(job, frames)
@@ -719,8 +740,8 @@ class AccompanimentPipeline:
             take = min(ctx.shape[-1], total - (pad - before))
             aligned[:, pad - before : pad - before + take] = ctx[:, :take]
             context_latents = self._encode_context(aligned)[..., :frames]
-        seed, generator = self._start(opts)
-        embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
+        seed, generator, bridge = self._start(opts)
+        embedding = self._embedding(prompt, reference, opts, bridge, sample_rate)
         job = self._job(opts, context_latents, embedding, frames, seed=seed,
                         generator=generator, style=self._style(opts, sample_rate))  # fmt: skip
         channels = self._channels(job, frames, known=known, mask=~inside)
@@ -767,8 +788,8 @@ class AccompanimentPipeline:
         init = self._encode(wave)
         frames = int(init.shape[-1])
         latents, _ = self._context_latents(context, sample_rate, length, "stem")
-        seed, generator = self._start(opts)
-        embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
+        seed, generator, bridge = self._start(opts)
+        embedding = self._embedding(prompt, reference, opts, bridge, sample_rate)
         job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
                         style=self._style(opts, sample_rate))  # fmt: skip
         channels = self._channels(job, frames, init=init, strength=strength)
@@ -838,8 +859,8 @@ class AccompanimentPipeline:
             cycle = _resample_periodic(ctx[:, :length].numpy(), length, period)
             tiled = torch.from_numpy(np.tile(cycle, (1, 3)))
             context_latents = self._encode_context(tiled)[..., frames : 2 * frames]
-        seed, generator = self._start(opts)
-        embedding = self._embedding(prompt, reference, opts, generator, sample_rate)
+        seed, generator, bridge = self._start(opts)
+        embedding = self._embedding(prompt, reference, opts, bridge, sample_rate)
         margin = min(frames, max(2, self.window // 4))
         job = self._job(
             opts, context_latents, embedding, frames, seed=seed, generator=generator,
@@ -911,9 +932,9 @@ class AccompanimentPipeline:
             length = seconds_to_samples(duration, "duration")
         check_request(length, points, f"interpolate over {points} points")
         frames = self.frames(length)
-        seed, generator = self._start(opts)
-        a = self._source_embedding(start, opts, generator, sample_rate)
-        b = self._source_embedding(end, opts, generator, sample_rate)
+        seed, _, bridge = self._start(opts)
+        a = self._source_embedding(start, opts, bridge, sample_rate)
+        b = self._source_embedding(end, opts, bridge, sample_rate)
         weights = np.linspace(0.0, 1.0, points).tolist()
         style = self._style(opts, sample_rate)
         stems, codes = [], []
@@ -976,12 +997,12 @@ class AccompanimentPipeline:
         check_request(length, len(parts), f"song of {len(parts)} parts")
         running = first[0] if first else None
         frames = self.frames(length)
-        seed, generator = self._start(opts)
+        seed, generator, bridge = self._start(opts)
         style = self._style(opts, sample_rate)
         stems, codes = [], []
         for part in parts:
             latents = None if running is None else self._encode_context(torch.from_numpy(running))
-            embedding = self._source_embedding(part, opts, generator, sample_rate)
+            embedding = self._source_embedding(part, opts, bridge, sample_rate)
             job = self._job(opts, latents, embedding, frames, seed=seed, generator=generator,
                             style=style)  # fmt: skip
             channels = self._channels(job, frames)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,36 @@ class PrepareConfig:
     def __post_init__(self) -> None:
         if self.layout not in READERS:
             raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
+
+
+def prepare_config(
+    data: str | os.PathLike[str],
+    hop_length: float,
+    *,
+    layout: str = "generic",
+    window_latents: int = 120,
+    hop_seconds: float = 3.0,
+    reference_seconds: float = 10.0,
+    targets: Sequence[str] = (),
+    validation: float = 0.1,
+    seed: int = 0,
+    context_chroma: bool = False,
+) -> PrepareConfig:
+    """The :class:`PrepareConfig` of ``openriff prepare``'s settings.
+
+    Windows are given in latent frames of a codec with ``hop_length`` samples per frame,
+    hops and references in seconds.
+    """
+    pairs = PairConfig(
+        window=round(window_latents * hop_length),
+        hop=int(hop_seconds * 48_000),
+        reference=int(reference_seconds * 48_000),
+        targets=tuple(targets),
+    )
+    return PrepareConfig(
+        data=str(data), layout=layout, pairs=pairs, validation=validation, seed=seed,
+        context_chroma=context_chroma,
+    )  # fmt: skip
 
 
 def song_id(song: Song) -> str:

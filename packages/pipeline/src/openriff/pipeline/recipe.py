@@ -1,7 +1,8 @@
 """Training recipes: one JSON file that reproduces a whole model bundle.
 
 A recipe names every setting of the five stages that make OpenRiff's default model, and
-:func:`run_recipe` runs them as the documented commands, each resumable:
+:func:`run_recipe` runs them by calling the library functions behind these commands
+(each resumable; ``recipe-log.json`` records the equivalent command of each stage):
 
 1. ``openriff data synth``: the synthetic multitrack songs;
 2. ``openriff-cae train``: the codec, on every stem of those songs, or (``codec.audio``
@@ -180,19 +181,52 @@ def hardware(device: str) -> dict[str, Any]:
     return info
 
 
-def _call(stage: str, argv: list[str]) -> None:
-    if stage == "codec":
-        from openriff.cae.cli import main as cae_main
+def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet: bool) -> None:
+    """Run one stage by calling the library function its command would call."""
+    data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
+    targets = list(prep.get("targets", []))
+    audio = run / (
+        "codec-audio" if codec.get("audio", "stems") == "targets-and-contexts" else "data"
+    )
+    if stage == "data":
+        from openriff.pipeline.synth import synth_dataset
 
-        code = cae_main(argv)
-        label = "openriff-cae"
+        workers = data.get("workers") or os.cpu_count() or 1
+        synth_dataset(run / "data", data["songs"], seed=data["seed"], bars=data["bars"],
+                      workers=workers)  # fmt: skip
+    elif stage == "codec-audio":
+        from openriff.pipeline.codec_audio import write_codec_audio
+
+        write_codec_audio(run / "data", audio, targets)
+    elif stage == "codec":
+        from openriff.cae.train import TrainConfig as CodecTrainConfig
+        from openriff.cae.train import train as train_codec
+
+        codec_config = CodecTrainConfig(
+            data=str(audio), preset=codec["preset"], steps=codec["steps"],
+            batch_size=codec["batch_size"], lr=float(codec["lr"]),
+            warmup_steps=codec["warmup_steps"], seed=codec["seed"],
+            checkpoint_every=codec.get("checkpoint_every", 1000),
+        )  # fmt: skip
+        train_codec(codec_config, run / "codec", device=device, show_progress=not quiet)
+    elif stage == "prepare":
+        from openriff.pipeline.codecs import codec_source, load_codec
+        from openriff.pipeline.prepare import prepare, prepare_config
+
+        source = codec_source(run / "codec" / "final")
+        model = load_codec(source, device)
+        config = prepare_config(
+            run / "data", model.hop_length, window_latents=prep["window_latents"],
+            hop_seconds=prep["hop_seconds"], targets=targets, validation=prep["validation"],
+            seed=prep["seed"], context_chroma=prep.get("context_chroma", False),
+        )  # fmt: skip
+        prepare(config, model, run / "prepared", show_progress=not quiet, codec_source=source)
     else:
-        from openriff.pipeline.cli import main
+        from openriff.pipeline.training import train_ldm
 
-        code = main(argv)
-        label = "openriff"
-    if code != 0:
-        raise ValueError(f"recipe stage {stage!r} failed (above): {label} {' '.join(argv)}")
+        settings = dict(ldm["settings"])
+        train_ldm(run / "prepared", run / "ldm", preset=ldm["preset"], settings=settings,
+                  device=device, show_progress=not quiet)  # fmt: skip
 
 
 def stage_commands(
@@ -319,12 +353,12 @@ def _run_stages(recipe: dict[str, Any], root: Path, target: Path, device: str, q
     for stage, argv in commands.items():
         program = "openriff-cae" if stage == "codec" else "openriff"
         # Logged before it runs: an interrupted stage (resumed by the next run) shows as
-        # started without a time.
+        # started without a time. The command is the one that does the same by hand.
         entry: dict[str, Any] = {"stage": stage, "command": [program, *argv], "seconds": None}
         log["runs"][-1]["stages"].append(entry)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
         started = time.time()
-        _call(stage, argv)
+        _run_stage(stage, recipe, root, device, quiet)
         entry["seconds"] = round(time.time() - started, 1)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
     # slim_bundle writes beside ``target`` and swaps it in: the old bundle stays until then.
