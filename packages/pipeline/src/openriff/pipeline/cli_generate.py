@@ -27,7 +27,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from openriff.pipeline.generate import AccompanimentPipeline, Generation
+    from openriff.pipeline.synth import SynthSong
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 # Commands a sidecar may ask `openriff rerun` to repeat: generation only, never training
@@ -106,7 +113,7 @@ def _audio_path(path: Path, flag: str) -> Path:
     return path
 
 
-def _pipeline(args: argparse.Namespace) -> Any:
+def _pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
     import torch
 
     from openriff.pipeline.bundle import default_bundle
@@ -121,8 +128,8 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 def _write(
     args: argparse.Namespace,
-    pipeline: Any,
-    generation: Any,
+    pipeline: AccompanimentPipeline,
+    generation: Generation,
     stems: list[Path],
     *,
     mixes: list[Path] | None = None,
@@ -140,7 +147,7 @@ def _write(
     )
 
     rate = generation.sample_rate
-    writers: dict[Path, Any] = {}
+    writers: dict[Path, Callable[[str], object]] = {}
     for path, audio in zip(stems, generation.audio, strict=True):
         writers[path] = audio_writer(audio, rate, args.bits)
     context_wave = None
@@ -220,7 +227,7 @@ def _request(args: argparse.Namespace, seconds: float | None, stems: int) -> Non
         check_request(seconds_to_samples(seconds, "the output's length"), stems, args.command)
 
 
-def _report(paths: list[Path], generation: Any) -> int:
+def _report(paths: list[Path], generation: Generation) -> int:
     seconds = generation.audio.shape[-1] / generation.sample_rate
     print(f"{len(paths)} files written ({seconds:.2f} s, seed {generation.settings['seed']}):")
     for path in paths:
@@ -229,7 +236,10 @@ def _report(paths: list[Path], generation: Any) -> int:
 
 
 def _run(
-    args: argparse.Namespace, count: int, make: Callable[[Any], Any], seconds: float | None = None
+    args: argparse.Namespace,
+    count: int,
+    make: Callable[[AccompanimentPipeline], Generation],
+    seconds: float | None = None,
 ) -> int:
     """Plan and check the outputs, load the model, generate with ``make``, write.
 
@@ -329,7 +339,9 @@ def cmd_song(args: argparse.Namespace) -> int:
     return _report(paths, generation)
 
 
-def demo_context(seed: int, bars: int, target: str = "bass") -> tuple[Any, Any]:
+def demo_context(
+    seed: int, bars: int, target: str = "bass"
+) -> tuple[NDArray[np.float32], SynthSong]:
     """A held-out synthetic song without its ``target`` stem: ``([1, S] context, song)``."""
     import numpy as np
 
@@ -463,7 +475,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return code
 
 
-def add_generation_commands(sub: Any) -> None:
+def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the generation commands to ``openriff``'s subparsers."""
     p = sub.add_parser("generate", help="generate a stem that fits a context")
     _conditioning_args(p, "the music to accompany (.wav/.flac/...)")
