@@ -35,7 +35,6 @@ def load_codec(
     source: dict[str, Any],
     device: torch.device | str = "cpu",
     *,
-    root: Path | None = None,
     music2latent: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Load the codec a source names.
@@ -43,15 +42,13 @@ def load_codec(
     Args:
         source: see the module docstring.
         device: where to put it.
-        root: the folder a relative ``path`` is inside (a bundle).
         music2latent: where ``music2latent.pt`` is on this machine, overriding the
             recorded path (bundles move between machines).
     """
     if source.get("path"):
         from openriff.cae import from_pretrained
 
-        path = Path(source["path"])
-        return from_pretrained(path if root is None else root / path, device=device)
+        return from_pretrained(Path(source["path"]), device=device)
     if source.get("music2latent"):
         from openriff.cae.music2latent import Music2LatentCodec
 
