@@ -125,6 +125,14 @@ class Conditioning:
             move(self.keep_embedding, False),
         )
 
+    def with_context(self, context: Tensor | None) -> Conditioning:
+        """The same conditions with ``context`` (``[B, Dc, T']``) in place of the context."""
+        return replace(self, context=context)
+
+    def crop(self, lo: int, hi: int) -> Conditioning:
+        """The conditions of frames ``[lo, hi)``: the context cropped, the rest as it is."""
+        return self.with_context(None if self.context is None else self.context[..., lo:hi])
+
     def index(self, rows: Tensor | slice) -> Conditioning:
         """The conditions of a subset of the batch."""
 

@@ -1,13 +1,15 @@
 """Latent-space controls at sampling time, on top of any Denoiser and sampler.
 
-* :func:`inpaint`: regenerate a masked part of a sequence, keeping the rest (with the mask
-  at an end, outpainting: continuing a sequence);
+* :func:`inpaint` (and :func:`inpainting`, the same as a sampler): regenerate a masked
+  part of a sequence, keeping the rest (with the mask at an end, outpainting);
 * :func:`vary`: variations of given latents, starting part-way down the schedule;
 * :class:`LoopDenoiser`: sequences whose end continues into their start;
 * :class:`StyleGrounding`: pull the time-mean of the estimate towards a reference's (bass
   paper 3.3);
-* :func:`sample_pseudo_stereo`: one trajectory, split into two stochastic continuations
-  for the last ``width`` share of the steps (Diff-A-Riff 4.3.1).
+* :func:`sample_windowed`: any length in windows the model was trained on, each window
+  continuing the previous one; with known frames (inpainting) and a start (variations);
+* :func:`pseudo_stereo` / :func:`sample_pseudo_stereo`: a second channel that shares the
+  first's trajectory until the last ``width`` share of the steps (Diff-A-Riff 4.3.1).
 
 A ``sampler`` argument is any function with the sampler signature of
 :mod:`openriff.latent_diffusion.samplers`; extra keyword arguments go to it.
@@ -15,6 +17,7 @@ A ``sampler`` argument is any function with the sampler signature of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -22,24 +25,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from openriff.latent_diffusion.conditioning import Conditioning
-from openriff.latent_diffusion.samplers import Denoiser
+from openriff.latent_diffusion.samplers import Denoiser, Sampler
 
-
-class Sampler(Protocol):
-    """The sampler signature."""
-
-    def __call__(
-        self,
-        denoiser: Denoiser,
-        noise: Tensor,
-        sigmas: Tensor,
-        *,
-        cond: Conditioning | None = ...,
-        generator: torch.Generator | None = ...,
-        **opts: Any,
-    ) -> Tensor:
-        """Sample from ``noise * sigmas[0]`` down the schedule."""
-        ...
+__all__ = [
+    "LoopDenoiser",
+    "Sampler",
+    "StyleGrounding",
+    "Window",
+    "inpaint",
+    "inpainting",
+    "plan_windows",
+    "pseudo_stereo",
+    "sample_pseudo_stereo",
+    "sample_windowed",
+    "vary",
+    "vary_schedule",
+]
 
 
 class _Wrapper:
@@ -102,6 +103,29 @@ def inpaint(
     wrapped = _InpaintDenoiser(denoiser, known, mask, generator)
     out = sampler(wrapped, noise, sigmas, cond=cond, generator=generator, **opts)
     return torch.where(mask, known, out)
+
+
+def inpainting(sampler: Sampler, known: Tensor, mask: Tensor) -> Sampler:
+    """``sampler`` made to keep ``known`` where ``mask`` is True (see :func:`inpaint`).
+
+    The result is a sampler itself, so it composes: ``vary(inpainting(...), ...)`` varies
+    a sequence while keeping part of it.
+    """
+
+    def sample(
+        denoiser: Denoiser,
+        noise: Tensor,
+        sigmas: Tensor,
+        *,
+        cond: Conditioning | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> Tensor:
+        return inpaint(
+            sampler, denoiser, noise, sigmas, known, mask, cond=cond, generator=generator, **opts
+        )
+
+    return sample
 
 
 def vary(
@@ -179,10 +203,7 @@ class LoopDenoiser(_Wrapper):
         pad = (self.margin, self.margin)
         padded_cond = cond
         if cond is not None and cond.context is not None:
-            context = F.pad(cond.context, pad, mode="circular")
-            padded_cond = Conditioning(
-                context, cond.embedding, cond.keep_context, cond.keep_embedding
-            )
+            padded_cond = cond.with_context(F.pad(cond.context, pad, mode="circular"))
         out = self.denoiser(F.pad(x, pad, mode="circular"), sigma, padded_cond)
         return out[..., self.margin : self.margin + length]
 
@@ -216,6 +237,156 @@ class StyleGrounding(_Wrapper):
         return out - mean + rate * target + (1.0 - rate) * mean
 
 
+@dataclass(frozen=True)
+class Window:
+    """One sampling window: frames ``[lo, hi)``, of which those in ``known`` are kept.
+
+    Attributes:
+        lo: first frame.
+        hi: one past the last frame.
+        known: ``[hi - lo]`` bool, True where the window keeps what is there.
+    """
+
+    lo: int
+    hi: int
+    known: Tensor
+
+
+def plan_windows(
+    frames: int,
+    window: int | None,
+    mask: Tensor | None = None,
+    *,
+    loop: bool = False,
+    device: torch.device | None = None,
+) -> list[Window]:
+    """The windows that sample ``frames`` frames, in order.
+
+    Windows are ``window`` frames long and overlap by a quarter: each window after the
+    first keeps what the previous ones generated as its known start, so it continues them
+    instead of being cross-faded with them. The frames of ``mask`` are known everywhere;
+    windows with every frame known are left out. A loop is one circular pass.
+
+    Args:
+        frames: length of the sequence.
+        window: the longest pass (the training length), or None for one pass.
+        mask: ``[frames]`` bool, True where frames are known, or None.
+        loop: one pass whatever the length (the denoiser is circular).
+        device: where the ``known`` masks live.
+    """
+    fixed = torch.zeros(frames, dtype=torch.bool, device=device)
+    if mask is not None:
+        fixed = mask.to(device=device, dtype=torch.bool)
+    spans = [(0, frames)]
+    if window is not None and frames > window and not loop:
+        hop = window - max(1, window // 4)
+        spans = [(lo, lo + window) for lo in [*range(0, frames - window, hop), frames - window]]
+    out, done = [], 0
+    for lo, hi in spans:
+        known = fixed[lo:hi].clone()
+        known[: max(0, done - lo)] = True  # what is generated already stays
+        done = hi
+        if not bool(known.all()):
+            out.append(Window(lo, hi, known))
+    return out
+
+
+def sample_windowed(
+    sampler: Sampler,
+    denoiser: Denoiser,
+    shape: tuple[int, int, int],
+    sigmas: Tensor,
+    *,
+    window: int | None = None,
+    cond: Conditioning | None = None,
+    generator: torch.Generator | None = None,
+    known: Tensor | None = None,
+    mask: Tensor | None = None,
+    init: Tensor | None = None,
+    strength: float = 1.0,
+    loop: bool = False,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    **opts: Any,
+) -> Tensor:
+    """Latents ``[B, D, T]`` of any length, in the windows of :func:`plan_windows`.
+
+    Every generation mode is this routine with different arguments: plain sampling (no
+    ``known``, no ``init``), inpainting (``known`` and ``mask``), variations (``init`` and
+    ``strength``, see :func:`vary`), loops (``loop`` with a :class:`LoopDenoiser`). Each
+    window draws its noise from ``generator`` in order, so a seed gives the same result
+    for the same arguments.
+
+    Args:
+        sampler: a sampler function.
+        denoiser: the Denoiser.
+        shape: ``(B, D, T)`` of the result.
+        sigmas: the schedule (on ``device``).
+        window: the longest pass in frames, or None for one pass.
+        cond: conditioning over all ``T`` frames (each window gets its crop).
+        generator: randomness of the noise, the sampler and the re-noising.
+        known: ``[B or 1, D, T]`` latents kept where ``mask`` is True.
+        mask: ``[T]`` bool, True where ``known`` is kept.
+        init: ``[B or 1, D, T]`` latents to vary (else start from noise).
+        strength: share of the schedule a variation runs, in (0, 1].
+        loop: one circular pass.
+        device: where to sample.
+        dtype: dtype of the latents.
+        **opts: passed to the sampler (``callback``, churn, ...).
+    """
+    batch, dim, frames = shape
+    result = torch.zeros(shape, device=device, dtype=dtype)  # (B, D, T)
+    if known is not None:
+        result[:] = known.to(dtype)
+    for part in plan_windows(frames, window, mask, loop=loop, device=torch.device(device)):
+        lo, hi = part.lo, part.hi
+        sample = sampler
+        if bool(part.known.any()):
+            sample = inpainting(sampler, result[..., lo:hi], part.known.view(1, 1, -1))
+        crop = None if cond is None else cond.crop(lo, hi)
+        if init is None:
+            noise = torch.randn(batch, dim, hi - lo, generator=generator, device=device)
+            piece = sample(denoiser, noise.to(dtype), sigmas, cond=crop, generator=generator,
+                           **opts)  # fmt: skip
+        else:
+            start = init[..., lo:hi].to(dtype).expand(batch, -1, -1)  # (B, D, hi - lo)
+            piece = vary(sample, denoiser, start, sigmas, strength, cond=crop,
+                         generator=generator, **opts)  # fmt: skip
+        result[..., lo:hi] = piece
+    return result
+
+
+class VariedSampling(Protocol):
+    """``(init, strength) -> latents``: a sampling from noise (``init`` None) or a variation."""
+
+    def __call__(self, init: Tensor | None, strength: float) -> Tensor:
+        """Latents ``[B, D, T]``."""
+        ...
+
+
+def pseudo_stereo(sample: VariedSampling, width: float) -> list[Tensor]:
+    """The latents of each channel: one, or two for a ``width`` above 0.
+
+    Diff-A-Riff 4.3.1 denoises once until ``(1 - width)`` of the steps are done, then
+    concludes a stochastic denoising twice. Here the second channel re-enters at that same
+    level from the first channel's result: the result is re-noised (fresh noise) to the
+    level where the last ``width`` share of the steps starts and denoised again, i.e. a
+    :func:`vary` of strength ``width``. It splits at the paper's level, but works with the
+    deterministic samplers too (Heun, our default, would give two equal channels under the
+    literal recipe), and with windows and inpainting, since each channel is a whole
+    :func:`sample_windowed` pass with the same known frames.
+
+    Args:
+        sample: ``(init, strength) -> [B, D, T]``, e.g. :func:`sample_windowed` with every
+            other argument bound.
+        width: share of the steps the second channel runs again, in [0, 1].
+    """
+    if not 0.0 <= width <= 1.0:
+        raise ValueError(f"width must be in [0, 1], got {width}")
+    left = sample(None, 1.0)
+    return [left] if width == 0 else [left, sample(left, width)]
+
+
 def sample_pseudo_stereo(
     sampler: Sampler,
     denoiser: Denoiser,
@@ -227,38 +398,31 @@ def sample_pseudo_stereo(
     generator: torch.Generator | None = None,
     **opts: Any,
 ) -> Tensor:
-    """Two channels sharing one trajectory until the last ``width`` share of the steps.
+    """Two channels that share one trajectory until the last ``width`` share of the steps.
 
-    Diff-A-Riff 4.3.1: denoise once until ``(1 - width)`` of the steps are done, then
-    finish twice, independently, with a stochastic sampler (e.g. ``sample_ddim`` with
-    ``eta > 0``, ``sample_euler`` with churn, ``sample_consistency``); the paper's user
-    study used ``width = 0.4``. A deterministic sampler gives two identical channels.
+    :func:`pseudo_stereo` over a plain sampler; the paper's user study used
+    ``width = 0.4``. Width 0 gives two identical channels, width 1 two independent ones.
 
     Args:
-        sampler: a stochastic sampler function.
+        sampler: a sampler function.
         denoiser: the Denoiser.
         noise: standard normal ``[B, D, T]``.
         sigmas: the schedule.
-        width: share of the steps run per channel, in [0, 1].
+        width: share of the steps run again for the second channel, in [0, 1].
         cond: conditioning.
-        generator: randomness of the sampler.
+        generator: randomness of the sampler and of the re-noising.
         **opts: passed to the sampler.
 
     Returns:
         ``[B, 2, ...]``: the two channels' latents.
     """
-    if not 0.0 <= width <= 1.0:
-        raise ValueError(f"width must be in [0, 1], got {width}")
-    steps = len(sigmas) - 1
-    split = steps - round(width * steps)
-    x = noise
-    if split > 0:
-        x = sampler(denoiser, noise, sigmas[: split + 1], cond=cond, generator=generator, **opts)
-    if split == steps:
-        return torch.stack([x, x], dim=1)
-    start = sigmas[split]
-    both = torch.cat([x, x]) / float(start) if split > 0 else torch.cat([x, x])
-    both_cond = Conditioning.cat([cond, cond]) if cond is not None else None
-    out = sampler(denoiser, both, sigmas[split:], cond=both_cond, generator=generator, **opts)
-    left, right = out.chunk(2)
-    return torch.stack([left, right], dim=1)
+
+    def sample(init: Tensor | None, strength: float) -> Tensor:
+        if init is None:
+            return sampler(denoiser, noise, sigmas, cond=cond, generator=generator, **opts)
+        return vary(sampler, denoiser, init, sigmas, strength, cond=cond, generator=generator,
+                    **opts)  # fmt: skip
+
+    channels = pseudo_stereo(sample, width)
+    right = channels[-1]  # the left one again at width 0
+    return torch.stack([channels[0], right], dim=1)

@@ -44,6 +44,23 @@ class Denoiser(Protocol):
         ...
 
 
+class Sampler(Protocol):
+    """The sampler signature shared by every ``sample_*`` function."""
+
+    def __call__(
+        self,
+        denoiser: Denoiser,
+        noise: Tensor,
+        sigmas: Tensor,
+        *,
+        cond: Conditioning | None = ...,
+        generator: torch.Generator | None = ...,
+        **opts: Any,
+    ) -> Tensor:
+        """Sample from ``noise * sigmas[0]`` down the schedule."""
+        ...
+
+
 def _prepare(noise: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
     if sigmas.ndim != 1 or sigmas.numel() < 2:
         raise ValueError(f"sigmas must be a 1-D schedule of >= 2 levels, got {list(sigmas.shape)}")
@@ -258,3 +275,12 @@ def sample_consistency(
             )
         _report(callback, i, x, sigma, sigma_next, denoised)
     return x
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "heun": sample_heun,
+    "euler": sample_euler,
+    "ddim": sample_ddim,
+    "consistency": sample_consistency,
+}
+"""The samplers by name (the name a bundle, a sidecar or ``--sampler`` gives)."""

@@ -48,17 +48,14 @@ from openriff.latent_diffusion.conditioning import Conditioning
 from openriff.latent_diffusion.controls import (
     LoopDenoiser,
     StyleGrounding,
-    inpaint,
+    plan_windows,
+    pseudo_stereo,
+    sample_windowed,
     vary_schedule,
 )
 from openriff.latent_diffusion.guidance import MultiConditionGuidance
 from openriff.latent_diffusion.objectives import OBJECTIVES
-from openriff.latent_diffusion.samplers import (
-    sample_consistency,
-    sample_ddim,
-    sample_euler,
-    sample_heun,
-)
+from openriff.latent_diffusion.samplers import SAMPLERS
 from openriff.pipeline.audio_io import SAMPLE_RATE, load_input, match_channels, mix
 from openriff.pipeline.bundle import RECOMMENDABLE, AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
@@ -75,12 +72,6 @@ def derived_seed(seed: int, purpose: str) -> int:
     return int(state[0])
 
 
-SAMPLERS = {
-    "heun": sample_heun,
-    "euler": sample_euler,
-    "ddim": sample_ddim,
-    "consistency": sample_consistency,
-}
 MAX_CFG = 20.0
 MAX_STEPS = 1000
 
@@ -165,11 +156,6 @@ class _Job:
     denoiser: Any
     sigmas: Tensor
     cond: Conditioning
-    progress: Any = None
-
-    def callback(self, _: dict[str, Any]) -> None:
-        if self.progress is not None:
-            self.progress.update(1)
 
 
 class AccompanimentPipeline:
@@ -446,87 +432,6 @@ class AccompanimentPipeline:
         bridge = torch.Generator(device=self.device).manual_seed(derived_seed(seed, "bridge"))
         return seed, noise, bridge
 
-    def _spans(self, frames: int, loop: bool) -> list[tuple[int, int]]:
-        """Sampling windows ``[lo, hi)`` covering ``frames`` latent frames."""
-        window = self.window
-        if frames <= window or loop:
-            return [(0, frames)]
-        hop = window - max(1, window // 4)
-        starts = [*range(0, frames - window, hop), frames - window]
-        return [(lo, lo + window) for lo in starts]
-
-    def _windows(
-        self, frames: int, mask: Tensor | None, loop: bool
-    ) -> list[tuple[int, int, Tensor]]:
-        """The windows ``(lo, hi, known)`` that need sampling, in order.
-
-        ``known`` (``[hi - lo]`` bool) marks the frames a window keeps: those of ``mask``
-        and those the previous windows generated; windows with every frame known are left
-        out.
-        """
-        fixed = torch.zeros(frames, dtype=torch.bool, device=self.device)
-        if mask is not None:
-            fixed = mask.to(self.device, torch.bool)
-        out, done = [], 0
-        for lo, hi in self._spans(frames, loop):
-            known = fixed[lo:hi].clone()
-            known[: max(0, done - lo)] = True  # what is generated already stays
-            done = hi
-            if not bool(known.all()):
-                out.append((lo, hi, known))
-        return out
-
-    def _sample(
-        self,
-        job: _Job,
-        frames: int,
-        *,
-        known: Tensor | None = None,
-        mask: Tensor | None = None,
-        init: Tensor | None = None,
-        strength: float = 1.0,
-        loop: bool = False,
-    ) -> Tensor:
-        """Target latents ``[B, D, frames]`` for one channel.
-
-        Args:
-            job: the sampling job.
-            frames: latent frames.
-            known: ``[B or 1, D, frames]`` latents kept where ``mask`` is True.
-            mask: ``[frames]`` bool, True where ``known`` is kept.
-            init: ``[B or 1, D, frames]`` latents to vary with ``strength`` (else noise).
-            strength: share of the schedule a variation runs.
-            loop: one circular pass (the job's denoiser is a LoopDenoiser).
-        """
-        batch, dim = job.options.num_candidates, self.model.codec.latent_dim
-        sample: Any = SAMPLERS[job.options.sampler]
-        sigmas = job.sigmas if init is None else vary_schedule(job.sigmas, strength)
-        shape = (batch, dim, frames)
-        result = torch.zeros(shape, device=self.device, dtype=self.dtype)
-        if known is not None:
-            result[:] = known.to(self.dtype)
-        for lo, hi, window_mask in self._windows(frames, mask, loop):
-            noise = torch.randn(
-                batch, dim, hi - lo, generator=job.generator, device=self.device
-            ).to(self.dtype)
-            if init is not None:
-                # The sampler multiplies its input by sigmas[0]: (init + sigma eps) / sigma.
-                noise = init[..., lo:hi].to(self.dtype) / float(sigmas[0]) + noise
-            part = _slice(job.cond, lo, hi)
-            if bool(window_mask.any()):
-                piece = inpaint(
-                    sample, job.denoiser, noise, sigmas, result[..., lo:hi],
-                    window_mask.view(1, 1, -1), cond=part, generator=job.generator,
-                    callback=job.callback,
-                )  # fmt: skip
-            else:
-                piece = sample(
-                    job.denoiser, noise, sigmas, cond=part, generator=job.generator,
-                    callback=job.callback,
-                )  # fmt: skip
-            result[..., lo:hi] = piece
-        return result
-
     def _channels(
         self,
         job: _Job,
@@ -538,33 +443,36 @@ class AccompanimentPipeline:
         strength: float = 1.0,
         loop: bool = False,
     ) -> list[Tensor]:
-        """Latents of every output channel; a pseudo-stereo right channel for mono codecs."""
+        """Latents ``[B, D, frames]`` of every output channel (see :func:`sample_windowed`).
+
+        A mono codec gets a pseudo-stereo right channel (:func:`pseudo_stereo`).
+        """
         width = job.options.stereo_width if self.model.codec.channels == 1 else 0.0
-        steps_all = len(job.sigmas) - 1
-        steps_first = steps_all if init is None else len(vary_schedule(job.sigmas, strength)) - 1
-        steps_right = len(vary_schedule(job.sigmas, width)) - 1 if width > 0 else 0
-        windows = len(self._windows(frames, mask, loop))
+        shape = (job.options.num_candidates, self.model.codec.latent_dim, frames)
+        windows = len(plan_windows(frames, self.window, mask, loop=loop))
+        first = len(job.sigmas) - 1 if init is None else len(vary_schedule(job.sigmas, strength)) - 1
+        second = len(vary_schedule(job.sigmas, width)) - 1 if width > 0 else 0
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=windows * (steps_first + steps_right), unit="step", leave=False)
-        job.progress = bar
+            bar = tqdm(total=windows * (first + second), unit="step", leave=False)
+
+        def sample(start: Tensor | None, share: float) -> Tensor:
+            return sample_windowed(
+                SAMPLERS[job.options.sampler], job.denoiser, shape, job.sigmas,
+                window=self.window, cond=job.cond, generator=job.generator, known=known,
+                mask=mask, init=init if start is None else start,
+                strength=strength if start is None else share, loop=loop,
+                device=self.device, dtype=self.dtype,
+                callback=None if bar is None else lambda _: bar.update(1),
+            )  # fmt: skip
+
         try:
-            left = self._sample(
-                job, frames, known=known, mask=mask, init=init, strength=strength, loop=loop
-            )
-            channels = [left]
-            if width > 0:
-                channels.append(
-                    self._sample(
-                        job, frames, known=known, mask=mask, init=left, strength=width, loop=loop
-                    )
-                )
+            return pseudo_stereo(sample, width)
         finally:
             if bar is not None:
                 bar.close()
-        return channels
 
     def _decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
         """Latents per channel -> audio ``[B, C, length]``.
