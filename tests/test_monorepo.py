@@ -248,3 +248,21 @@ def test_no_module_imports_its_caller() -> None:
         if start not in state:
             visit(start, [start])
     assert cycles == []
+
+
+def test_the_two_copies_of_the_training_runs_module_stay_the_same() -> None:
+    """The trainers of openriff-cae and openriff-latent-diffusion share ``runs.py`` (DDP,
+    EMA, checkpoint folders, run settings, the log) as two copies, for the same reason as
+    ``files.py``; only the package each copy imports ``files`` from may differ."""
+    src = ROOT / "packages"
+    texts = [
+        (src / "cae" / "src" / "openriff" / "cae" / "runs.py").read_text(),
+        (src / "latent-diffusion" / "src" / "openriff" / "latent_diffusion" / "runs.py")
+        .read_text()
+        .replace("openriff.latent_diffusion.files", "openriff.cae.files"),
+    ]
+    assert texts[0] == texts[1]
+    for package in ("cae", "latent_diffusion"):
+        trainer = src / package.replace("_", "-") / "src" / "openriff" / package / "train.py"
+        assert f"from openriff.{package}.runs import" in trainer.read_text()
+        assert "def _update_ema" not in trainer.read_text()

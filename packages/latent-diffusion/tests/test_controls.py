@@ -11,9 +11,9 @@ from openriff.latent_diffusion.controls import (
     LoopDenoiser,
     StyleGrounding,
     inpaint,
-    sample_pseudo_stereo,
     vary,
 )
+from openriff.latent_diffusion.stereo import sample_pseudo_stereo
 
 B, D, T = 400, 2, 24
 SIGMAS = karras_sigmas(24, 0.002, 80.0)

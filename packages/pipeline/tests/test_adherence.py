@@ -9,11 +9,20 @@ import numpy as np
 import pytest
 
 from openriff.metrics.apa import audio_prompt_adherence
-from openriff.pipeline.adherence import harmonic_fit, onsets, pair_embedding, rhythmic_fit
 from openriff.pipeline.cli import main
-from openriff.pipeline.evaluate import SyntheticEvaluation, evaluate_synthetic, format_report
-from openriff.pipeline.generate import AccompanimentPipeline
-from openriff.pipeline.synth import SynthSong, synth_song
+from openriff.pipeline.data.synth import SynthSong, synth_song
+from openriff.pipeline.evaluation.adherence import (
+    harmonic_fit,
+    onsets,
+    pair_embedding,
+    rhythmic_fit,
+)
+from openriff.pipeline.evaluation.synthetic import (
+    SyntheticEvaluation,
+    evaluate_synthetic,
+    format_report,
+)
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
 

@@ -10,7 +10,7 @@ from helpers import prepare_args, random_codec, synth_songs
 
 from openriff.pipeline.chroma import append_context_chroma, context_chroma, fold_matrix
 from openriff.pipeline.cli import main
-from openriff.pipeline.generate import AccompanimentPipeline
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
 HOP = 4096
@@ -98,7 +98,7 @@ def test_a_bundle_prepared_with_chroma_generates_in_every_mode(
     pipeline = AccompanimentPipeline.from_pretrained(tmp_path / "ldm" / "bundle")
     assert pipeline.context_chroma
     context = tones(2.5, 60, 64, 67) + tones(2.5, 48)
-    encoded = pipeline._encode_context(torch.stack([context, context]))
+    encoded = pipeline.encode_context(torch.stack([context, context]))
     frames = pipeline.frames(len(context))
     assert encoded.shape == (1, 64 + 12, frames)
     torch.testing.assert_close(encoded[0, 64:], context_chroma(context, HOP, frames))

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from openriff.pipeline.cli import main
-from openriff.pipeline.codec_audio import write_codec_audio
-from openriff.pipeline.synth import synth_dataset
+from openriff.pipeline.data.codec_audio import write_codec_audio
+from openriff.pipeline.data.synth import synth_dataset
 
 
 @pytest.fixture(scope="module")

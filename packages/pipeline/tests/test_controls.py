@@ -11,7 +11,7 @@ from helpers import random_codec
 
 from openriff.cae import from_pretrained
 from openriff.pipeline.bundle import AccompanimentModel
-from openriff.pipeline.generate import AccompanimentPipeline
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
 

@@ -15,11 +15,11 @@ import pytest
 
 from openriff.cae import PRESETS
 from openriff.cae.config import to_dict
-from openriff.pipeline.adherence import harmonic_fit, rhythmic_fit
 from openriff.pipeline.bundle import DEFAULT_BUNDLE, default_bundle
-from openriff.pipeline.cli_generate import demo_context
-from openriff.pipeline.generate import AccompanimentPipeline
-from openriff.pipeline.recipe import load_recipe
+from openriff.pipeline.cli.demo import demo_context
+from openriff.pipeline.evaluation.adherence import harmonic_fit, rhythmic_fit
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
+from openriff.pipeline.train.recipe import load_recipe
 
 RATE = 48_000
 

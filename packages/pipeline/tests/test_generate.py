@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from openriff.pipeline.generate import AccompanimentPipeline
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
 HOP = 4096

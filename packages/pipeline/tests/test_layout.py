@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from openriff.pipeline.layout import (
+from openriff.pipeline.data.layout import (
     READERS,
     ScanReport,
     load_stems,
@@ -60,7 +60,7 @@ def test_generic_layout_with_and_without_song_json(tmp_path: Path) -> None:
 
 
 def test_synthetic_songs_read_as_generic(tmp_path: Path) -> None:
-    from openriff.pipeline.synth import synth_dataset
+    from openriff.pipeline.data.synth import synth_dataset
 
     synth_dataset(tmp_path, 2, bars=1, seed=3)
     songs, _ = read_generic(tmp_path)

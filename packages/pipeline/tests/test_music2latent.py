@@ -12,7 +12,7 @@ import torch
 from helpers import prepare_args, synth_songs
 
 from openriff.pipeline.cli import main
-from openriff.pipeline.generate import AccompanimentPipeline
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
 

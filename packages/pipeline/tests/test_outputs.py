@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from openriff.pipeline.cli import main
-from openriff.pipeline.recipe import slim_bundle
+from openriff.pipeline.train.recipe import slim_bundle
 
 
 @contextmanager

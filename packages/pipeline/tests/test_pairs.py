@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openriff.pipeline.layout import Song, StemFile, load_stems, read_generic
-from openriff.pipeline.pairs import PairConfig, render_pair, sample_pairs, split_songs
-from openriff.pipeline.synth import synth_dataset
+from openriff.pipeline.data.layout import Song, StemFile, load_stems, read_generic
+from openriff.pipeline.data.pairs import PairConfig, render_pair, sample_pairs, split_songs
+from openriff.pipeline.data.synth import synth_dataset
 
 RATE = 48_000
 # Short windows so that 4-bar synthetic songs hold many of them.

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from openriff.cae import from_preset
-from openriff.pipeline.pairs import PairConfig
-from openriff.pipeline.prepare import PrepareConfig, prepare
-from openriff.pipeline.shards import ShardDataset
-from openriff.pipeline.synth import synth_dataset
+from openriff.pipeline.data.pairs import PairConfig
+from openriff.pipeline.data.prepare import PrepareConfig, prepare
+from openriff.pipeline.data.shards import ShardDataset
+from openriff.pipeline.data.synth import synth_dataset
 
 PAIRS = PairConfig(window=8 * 4096, hop=24_000, reference=24_000, p_no_context=0.3)
 
@@ -49,7 +49,7 @@ def test_prepare_writes_shards_that_train_reads(data: Path, codec, tmp_path: Pat
     assert all(p["target"] not in p["context"] for p in dataset.pairs)
     # The target latents are the codec's encoding of the target window.
     pair = dataset.pairs[0]
-    from openriff.pipeline.layout import load_stems, read_generic
+    from openriff.pipeline.data.layout import load_stems, read_generic
 
     song = next(s for s in read_generic(data)[0] if s.name == pair["song"])
     wave = load_stems(song)[pair["target"]][pair["start"] : pair["start"] + pair["length"]]
@@ -100,7 +100,7 @@ def test_prepare_with_context_chroma(data: Path, codec, tmp_path: Path) -> None:
     import json
 
     from openriff.pipeline.chroma import context_chroma
-    from openriff.pipeline.layout import load_stems, read_generic
+    from openriff.pipeline.data.layout import load_stems, read_generic
 
     plain = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0, seed=1)
     chroma = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.0, seed=1, context_chroma=True)

@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file
 
 from openriff.pipeline.cli import main
-from openriff.pipeline.generate import AccompanimentPipeline
-from openriff.pipeline.recipe import DEFAULT_RECIPE, load_recipe
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
+from openriff.pipeline.train.recipe import DEFAULT_RECIPE, load_recipe
 
 SMALL = {
     "data.songs": 3, "data.bars": 2, "codec.steps": 2, "codec.batch_size": 2,

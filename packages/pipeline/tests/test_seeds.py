@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from openriff.pipeline.generate import AccompanimentPipeline, derived_seed
+from openriff.pipeline.generation.options import derived_seed
+from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 
 def tone(seconds: float, freq: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from openriff.pipeline.cli import main
-from openriff.pipeline.synth import SAMPLE_RATE, midi_hz, synth_dataset, synth_song
+from openriff.pipeline.data.synth import SAMPLE_RATE, midi_hz, synth_dataset, synth_song
 
 
 def test_same_seed_same_song_other_seed_other_song() -> None:

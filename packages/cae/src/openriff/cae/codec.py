@@ -49,10 +49,25 @@ PREVIEW_FLOOR = 0.01
 class LatentCodec(Protocol):
     """What every codec of OpenRiff offers (ARCHITECTURE.md, "Contracts")."""
 
-    sample_rate: int
-    channels: int
-    latent_dim: int
-    hop_length: float  # audio samples per latent frame (an int for OpenRiff's own CAEs)
+    @property
+    def sample_rate(self) -> int:
+        """Audio samples per second (48000)."""
+        ...
+
+    @property
+    def channels(self) -> int:
+        """Audio channels the codec encodes (1: mono, 2: stereo)."""
+        ...
+
+    @property
+    def latent_dim(self) -> int:
+        """Latent channels ``D``."""
+        ...
+
+    @property
+    def hop_length(self) -> float:
+        """Audio samples per latent frame (an int for OpenRiff's own CAEs)."""
+        ...
 
     def encode(self, wave: Tensor) -> Tensor:
         """``[B, C, S]`` -> ``[B, D, T]``."""

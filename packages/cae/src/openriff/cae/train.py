@@ -21,7 +21,6 @@ import copy
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,19 @@ from openriff.cae.data import AudioCrops
 from openriff.cae.files import (
     atomic_directory,
     load_weights,
-    read_json_object,
     read_torch_state,
     writer_lock,
+)
+from openriff.cae.runs import (
+    Dist,
+    barrier,
+    check_settings,
+    checkpoint_folder,
+    checkpoints,
+    init_distributed,
+    prune_checkpoints,
+    truncate_log,
+    update_ema,
 )
 from openriff.cae.spectral import to_spectrogram
 
@@ -122,40 +131,6 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-@dataclass(frozen=True)
-class _Dist:
-    rank: int
-    world: int
-    local_rank: int
-
-
-def _init_distributed(device: torch.device) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return _Dist(0, 1, 0)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _barrier(d: _Dist) -> None:
-    if d.world > 1:
-        dist.barrier()
-
-
-@torch.no_grad()
-def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for averaged, param in zip(ema.parameters(), model.parameters(), strict=True):
-        averaged.lerp_(param.detach(), 1.0 - decay)
-    for kept, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-        kept.copy_(buffer)
-
-
-def _checkpoints(run: Path) -> list[Path]:
-    folder = run / "checkpoints"
-    return sorted(folder.glob("step-*")) if folder.is_dir() else []
-
-
 def _save_checkpoint(
     run: Path,
     step: int,
@@ -165,7 +140,7 @@ def _save_checkpoint(
     generator: torch.Generator,
     keep: int,
 ) -> Path:
-    target = run / "checkpoints" / f"step-{step:08d}"
+    target = checkpoint_folder(run, step)
     with atomic_directory(target) as tmp:
         write_weights(model, tmp, ema=ema)
         state = {
@@ -175,28 +150,8 @@ def _save_checkpoint(
             "torch_rng": torch.get_rng_state(),
         }
         torch.save(state, tmp / "trainer.pt")
-    for old in _checkpoints(run)[:-keep]:
-        shutil.rmtree(old)
+    prune_checkpoints(run, keep)
     return target
-
-
-def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
-    settings = run / "train.json"
-    if d.rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
-        if settings.exists():
-            try:
-                stored = from_dict(TrainConfig, read_json_object(settings, "run settings"))
-            except ValueError as error:
-                raise ValueError(f"{settings}: {error}") from None
-            if stored != config:
-                raise ValueError(
-                    f"{run} holds a run with other settings ({settings}); "
-                    "use another folder or the same settings to resume"
-                )
-        else:
-            settings.write_text(json.dumps(to_dict(config), indent=2) + "\n")
-    _barrier(d)
 
 
 def initial_model(config: TrainConfig) -> SpectrogramCodec:
@@ -223,7 +178,7 @@ def train(
         show_progress: show a progress bar on rank 0.
     """
     device = torch.device(device)
-    d = _init_distributed(device)
+    d = init_distributed(device)
     if device.type == "cuda" and d.world > 1:
         device = torch.device("cuda", d.local_rank)
         torch.cuda.set_device(device)
@@ -248,17 +203,17 @@ def _train(
     dataset: AudioCrops,
     crop_latents: int,
     device: torch.device,
-    d: _Dist,
+    d: Dist,
     show_progress: bool,
 ) -> Path:
-    _prepare_run(run, config, d)
+    check_settings(run, to_dict(config), lambda stored: to_dict(from_dict(TrainConfig, stored)), d)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
-    existing = _checkpoints(run)
+    existing = checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, device)
     ddp: nn.Module = model
@@ -276,7 +231,7 @@ def _train(
     )
     log_path = run / "log.jsonl"
     if d.rank == 0:
-        _truncate_log(log_path, step)
+        truncate_log(log_path, step)
     bar = tqdm(
         total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step"
     )
@@ -311,7 +266,7 @@ def _train(
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        _update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
         step += 1
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
@@ -335,12 +290,12 @@ def _train(
                 _save_checkpoint(
                     run, step, model, ema, optimizer, generator, config.keep_checkpoints
                 )
-            _barrier(d)
+            barrier(d)
     bar.close()
     final = run / "final"
     if d.rank == 0:
         save_pretrained(model, final, ema=ema, overwrite=True)
-    _barrier(d)
+    barrier(d)
     return final
 
 
@@ -362,13 +317,3 @@ def _resume(
     generator.set_state(state["generator"].cpu())
     torch.set_rng_state(state["torch_rng"].cpu())
     return int(state["step"])
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
-    if len(kept) != len(lines):
-        path.write_text("".join(line + "\n" for line in kept))

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from openriff.latent_diffusion.conditioning import Conditioning, embedding_input
-from openriff.latent_diffusion.layers import sinusoidal
+from openriff.latent_diffusion.adaln import AdaLNZero, modulate
+from openriff.latent_diffusion.conditioning import Conditioning
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,16 @@ class ResidualDenseBlock(nn.Module):
 
     def forward(self, h: Tensor, cond: Tensor) -> Tensor:
         """``[B, T, W]``, ``[B, C]`` -> ``[B, T, W]``."""
-        shift, scale, gate = self.modulation(F.silu(cond))[:, None].chunk(3, dim=-1)
-        out: Tensor = h + gate * self.mlp(self.norm(h) * (1 + scale) + shift)
+        shift, scale, gate = self.modulation(F.silu(cond)).chunk(3, dim=1)  # (B, W) each
+        out: Tensor = h + gate[:, None] * self.mlp(modulate(self.norm(h), shift, scale))
         return out
 
 
-class BridgeMLP(nn.Module):
+class BridgeMLP(AdaLNZero):
     """Denoising MLP over embeddings: ``forward(x, c_noise, cond) -> [B, D, T]``.
+
+    The conditioning vector, output head and initialisation are latent-diffusion's
+    AdaLN-Zero frame (:class:`~openriff.latent_diffusion.adaln.AdaLNZero`), as the DiT's.
 
     Args:
         config: hyper-parameters (presets in :data:`PRESETS`).
@@ -89,27 +92,10 @@ class BridgeMLP(nn.Module):
         self.config = config
         w, c = config.width, config.cond_dim
         self.x_in = nn.Linear(config.channels, w)
-        self.noise_mlp = nn.Sequential(nn.Linear(c, c), nn.SiLU(), nn.Linear(c, c))
-        self.embedding_in = nn.Linear(config.embedding_dim + 1, c)
+        self.add_conditioning(c, config.embedding_dim)
         self.blocks = nn.ModuleList(ResidualDenseBlock(config) for _ in range(config.depth))
-        self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
-        self.modulation_out = nn.Linear(c, 2 * w)
-        self.out = nn.Linear(w, config.channels)
+        self.add_head(w, c, config.channels)
         self.initialize_weights()
-
-    def initialize_weights(self) -> None:
-        """All initialisation in one place: Xavier linears, AdaLN-Zero, zero output."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        for block in self.blocks:
-            assert isinstance(block, ResidualDenseBlock)
-            nn.init.zeros_(block.modulation.weight)
-            nn.init.zeros_(block.modulation.bias)
-        for linear in (self.modulation_out, self.out):
-            nn.init.zeros_(linear.weight)
-            nn.init.zeros_(linear.bias)
 
     def forward(self, x: Tensor, c_noise: Tensor, cond: Conditioning | None = None) -> Tensor:
         """``[B, D, T]``, ``[B]``, conditioning (text embedding ``[B, E]``) -> ``[B, D, T]``."""
@@ -118,15 +104,8 @@ class BridgeMLP(nn.Module):
             raise ValueError(f"expected x shaped [B, {config.channels}, T], got {list(x.shape)}")
         if cond is not None and cond.context is not None:
             raise ValueError("the bridge MLP takes no context latents, only an embedding")
-        batch = x.shape[0]
-        vector = self.noise_mlp(sinusoidal(c_noise, config.cond_dim).to(x.dtype))  # (B, C)
-        vector = vector + self.embedding_in(embedding_input(cond, batch, config.embedding_dim, x))
-        h = self.x_in(x.transpose(1, 2))  # (B, T, W)
-        for block in self.blocks:
-            h = block(h, vector)
-        shift, scale = self.modulation_out(F.silu(vector))[:, None].chunk(2, dim=-1)
-        out: Tensor = self.out(self.norm_out(h) * (1 + scale) + shift)  # (B, T, D)
-        return out.transpose(1, 2)
+        vector = self.conditioning_vector(c_noise, cond, x)  # (B, C)
+        return self.run_blocks(self.x_in(x.transpose(1, 2)), vector)  # (B, T, W) -> (B, D, T)
 
 
 PRESETS: dict[str, BridgeMLPConfig] = {

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from openriff.latent_diffusion.conditioning import Conditioning, context_input, embedding_input
-from openriff.latent_diffusion.layers import rotary, sinusoidal
+from openriff.latent_diffusion.adaln import AdaLNZero, modulate
+from openriff.latent_diffusion.conditioning import Conditioning, context_input
+from openriff.latent_diffusion.layers import rotary
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,6 @@ class DiTConfig:
             raise ValueError(f"width {self.width} not divisible by heads {self.heads}")
         if self.qkv_kernel < 1 or self.qkv_kernel % 2 == 0:
             raise ValueError("qkv_kernel must be odd and >= 1")
-
-
-def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    return x * (1.0 + scale[:, None]) + shift[:, None]
 
 
 class DiTBlock(nn.Module):
@@ -100,13 +97,13 @@ class DiTBlock(nn.Module):
         mods = self.modulation(F.silu(cond)).chunk(6, dim=1)
         shift1, scale1, gate1, shift2, scale2, gate2 = mods  # (B, W) each
         x = x + gate1[:, None] * self.dropout(
-            self.attention(_modulate(self.norm1(x), shift1, scale1))
+            self.attention(modulate(self.norm1(x), shift1, scale1))
         )
-        x = x + gate2[:, None] * self.dropout(self.mlp(_modulate(self.norm2(x), shift2, scale2)))
+        x = x + gate2[:, None] * self.dropout(self.mlp(modulate(self.norm2(x), shift2, scale2)))
         return x
 
 
-class DiT(nn.Module):
+class DiT(AdaLNZero):
     """The latent DiT backbone: ``forward(x, c_noise, cond) -> [B, D, T]``.
 
     Args:
@@ -118,12 +115,9 @@ class DiT(nn.Module):
         self.config = config
         w, c = config.width, config.cond_dim
         self.x_in = nn.Linear(config.channels + config.context_channels + 1, w)
-        self.noise_mlp = nn.Sequential(nn.Linear(c, c), nn.SiLU(), nn.Linear(c, c))
-        self.embedding_in = nn.Linear(config.embedding_dim + 1, c)
+        self.add_conditioning(c, config.embedding_dim)
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
-        self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
-        self.modulation_out = nn.Linear(c, 2 * w)
-        self.out = nn.Linear(w, config.channels)
+        self.add_head(w, c, config.channels)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -132,10 +126,7 @@ class DiT(nn.Module):
         Linear layers start Xavier-uniform with zero bias, the depth-wise convolutions as
         identities (centre tap 1), every block's modulation and the output layer at zero.
         """
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+        super().initialize_weights()
         for block in self.blocks:
             assert isinstance(block, DiTBlock)
             if block.qkv_conv is not None:
@@ -144,24 +135,12 @@ class DiT(nn.Module):
                     nn.init.zeros_(block.qkv_conv.bias)
                 with torch.no_grad():
                     block.qkv_conv.weight[:, 0, block.qkv_conv.kernel_size[0] // 2] = 1.0
-            nn.init.zeros_(block.modulation.weight)
-            nn.init.zeros_(block.modulation.bias)
-        for linear in (self.modulation_out, self.out):
-            nn.init.zeros_(linear.weight)
-            nn.init.zeros_(linear.bias)
 
     def forward(self, x: Tensor, c_noise: Tensor, cond: Conditioning | None = None) -> Tensor:
         """``[B, D, T]``, ``[B]``, conditioning -> ``[B, D, T]``."""
         config = self.config
         if x.ndim != 3 or x.shape[1] != config.channels:
             raise ValueError(f"expected x shaped [B, {config.channels}, T], got {list(x.shape)}")
-        batch = x.shape[0]
-        vector = self.noise_mlp(sinusoidal(c_noise, config.cond_dim).to(x.dtype))
-        vector = vector + self.embedding_in(embedding_input(cond, batch, config.embedding_dim, x))
+        vector = self.conditioning_vector(c_noise, cond, x)  # (B, C)
         h = torch.cat([x, context_input(cond, x, config.context_channels)], dim=1)
-        h = self.x_in(h.transpose(1, 2))  # (B, T, W)
-        for block in self.blocks:
-            h = block(h, vector)
-        shift, scale = self.modulation_out(F.silu(vector)).chunk(2, dim=1)
-        out: Tensor = self.out(_modulate(self.norm_out(h), shift, scale))  # (B, T, D)
-        return out.transpose(1, 2)
+        return self.run_blocks(self.x_in(h.transpose(1, 2)), vector)  # (B, T, W) -> (B, D, T)

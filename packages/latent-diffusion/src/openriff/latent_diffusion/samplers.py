@@ -55,9 +55,9 @@ class Sampler(Protocol):
         *,
         cond: Conditioning | None = ...,
         generator: torch.Generator | None = ...,
-        **opts: Any,
+        callback: Callback | None = ...,
     ) -> Tensor:
-        """Sample from ``noise * sigmas[0]`` down the schedule."""
+        """Sample from ``noise * sigmas[0]`` down the schedule (extra options vary)."""
         ...
 
 

@@ -25,7 +25,6 @@ import copy
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +45,21 @@ from openriff.latent_diffusion.data import LatentDataset
 from openriff.latent_diffusion.files import (
     atomic_directory,
     load_weights,
-    read_json_object,
     read_torch_state,
     writer_lock,
 )
 from openriff.latent_diffusion.objectives import OBJECTIVES, Loss
+from openriff.latent_diffusion.runs import (
+    Dist,
+    barrier,
+    check_settings,
+    checkpoint_folder,
+    checkpoints,
+    init_distributed,
+    prune_checkpoints,
+    truncate_log,
+    update_ema,
+)
 
 
 @dataclass(frozen=True)
@@ -189,64 +198,11 @@ class _Plateau:
             self.bad = 0
 
 
-@dataclass(frozen=True)
-class _Dist:
-    rank: int
-    world: int
-    local_rank: int
-
-
-def _init_distributed(device: torch.device) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return _Dist(0, 1, 0)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _barrier(d: _Dist) -> None:
-    if d.world > 1:
-        dist.barrier()
-
-
-@torch.no_grad()
-def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for averaged, param in zip(ema.parameters(), model.parameters(), strict=True):
-        averaged.lerp_(param.detach(), 1.0 - decay)
-    for kept, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-        kept.copy_(buffer)
-
-
 def initial_model(config: TrainConfig) -> nn.Module:
     """The untrained Denoiser a run starts from, initialised from the run's seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build(config.model)
-
-
-def _checkpoints(run: Path) -> list[Path]:
-    folder = run / "checkpoints"
-    return sorted(folder.glob("step-*")) if folder.is_dir() else []
-
-
-def _prepare_run(run: Path, config: TrainConfig, d: _Dist) -> None:
-    settings = run / "train.json"
-    if d.rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
-        if settings.exists():
-            try:
-                stored = from_dict(TrainConfig, read_json_object(settings, "run settings"))
-            except ValueError as error:
-                raise ValueError(f"{settings}: {error}") from None
-            if json.dumps(to_dict(stored)) != json.dumps(to_dict(config)):
-                raise ValueError(
-                    f"{run} holds a run with other settings ({settings}); "
-                    "use another folder or the same settings to resume"
-                )
-        else:
-            settings.write_text(json.dumps(to_dict(config), indent=2) + "\n")
-    _barrier(d)
 
 
 def train(
@@ -268,7 +224,7 @@ def train(
         show_progress: show a progress bar on rank 0.
     """
     device = torch.device(device)
-    d = _init_distributed(device)
+    d = init_distributed(device)
     if device.type == "cuda" and d.world > 1:
         device = torch.device("cuda", d.local_rank)
         torch.cuda.set_device(device)
@@ -290,10 +246,10 @@ def _train(
     dataset: LatentDataset,
     run: Path,
     device: torch.device,
-    d: _Dist,
+    d: Dist,
     show_progress: bool,
 ) -> Path:
-    _prepare_run(run, config, d)
+    check_settings(run, to_dict(config), lambda stored: to_dict(from_dict(TrainConfig, stored)), d)
 
     model = initial_model(config).to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -303,7 +259,7 @@ def _train(
     generator = torch.Generator().manual_seed(config.seed)
     plateau = _Plateau()
     step = 0
-    existing = _checkpoints(run)
+    existing = checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, plateau, device)
     net: nn.Module = model
@@ -319,7 +275,7 @@ def _train(
     micro = local // config.accumulation
     log_path = run / "log.jsonl"
     if d.rank == 0:
-        _truncate_log(log_path, step)
+        truncate_log(log_path, step)
     bar = tqdm(
         total=config.steps, initial=step, disable=not show_progress or d.rank != 0, unit="step"
     )
@@ -355,7 +311,7 @@ def _train(
             total += loss.detach().float() / config.accumulation
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        _update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
+        update_ema(ema, model, min(config.ema_decay, (1 + step) / (10 + step)))
         step += 1
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
@@ -379,12 +335,12 @@ def _train(
         if step % config.checkpoint_every == 0 or step == config.steps:
             if d.rank == 0:
                 _save_checkpoint(run, step, model, ema, optimizer, generator, plateau, config)
-            _barrier(d)
+            barrier(d)
     bar.close()
     final = run / "final"
     if d.rank == 0:
         save_pretrained(model, config.model, final, ema=ema, overwrite=True)
-    _barrier(d)
+    barrier(d)
     return final
 
 
@@ -398,7 +354,7 @@ def _save_checkpoint(
     plateau: _Plateau,
     config: TrainConfig,
 ) -> Path:
-    target = run / "checkpoints" / f"step-{step:08d}"
+    target = checkpoint_folder(run, step)
     with atomic_directory(target) as tmp:
         write_weights(model, config.model, tmp, ema=ema)
         state = {
@@ -411,8 +367,7 @@ def _save_checkpoint(
             ),
         }
         torch.save(state, tmp / "trainer.pt")
-    for old in _checkpoints(run)[: -config.keep_checkpoints]:
-        shutil.rmtree(old)
+    prune_checkpoints(run, config.keep_checkpoints)
     return target
 
 
@@ -437,13 +392,3 @@ def _resume(
     values: Tensor = state["plateau"]
     plateau.scale, plateau.best, plateau.bad = float(values[0]), float(values[1]), int(values[2])
     return int(state["step"])
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
-    if len(kept) != len(lines):
-        path.write_text("".join(line + "\n" for line in kept))

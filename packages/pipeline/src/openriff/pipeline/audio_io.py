@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, Union
 
 import numpy as np
 import torch
@@ -28,9 +28,11 @@ MIN_SAMPLE_RATE = 16_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 2
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+AudioInput: TypeAlias = Union[str, "os.PathLike[str]", NDArray[np.floating[Any]], Tensor]
+"""An audio input: a path, or an array / tensor ``[S]`` or ``[C, S]`` (with its rate)."""
 
 
-def load_input(source: Any, name: str, sample_rate: int = SAMPLE_RATE) -> Tensor:
+def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) -> Tensor:
     """Read an input as float32 ``[C, S]`` at 48 kHz.
 
     Args:

@@ -23,20 +23,24 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from openriff.cae.codec import LatentCodec
 from openriff.latent_diffusion.checkpoint import ModelConfig, from_pretrained, load_config
 from openriff.latent_diffusion.files import atomic_directory, read_json_object
+from openriff.latent_diffusion.samplers import Denoiser
 from openriff.pipeline.codecs import load_codec
+from openriff.pipeline.generation.options import check_recommendation
+
+if TYPE_CHECKING:
+    from openriff.clap_bridge.bridge import ClapBridge
 
 FORMAT = "openriff-accompaniment"
 VERSION = 1
 # The default model ships inside the package (see the README); OPENRIFF_BUNDLE overrides it.
 DEFAULT_BUNDLE = Path(__file__).parent / "default_bundle"
-# Sampling settings a bundle may recommend (bundle.json "sampling"); a caller's value wins.
-RECOMMENDABLE = ("steps", "sampler", "cfg_context", "cfg_clap", "cfg_rescale", "stereo_width")
 
 
 def _versions() -> dict[str, str]:
@@ -74,12 +78,13 @@ def write_bundle(
         clap_checkpoint: path of the LAION-CLAP ``.pt`` (referenced, not copied), or None.
         clap_architecture: ``{"amodel": ..., "fusion": ...}`` of that checkpoint.
         provenance: settings and facts to keep (data preparation, training).
-        sampling: recommended sampling settings (keys from :data:`RECOMMENDABLE`), used
-            when a caller gives none; None recommends nothing.
+        sampling: recommended sampling settings (keys from
+            :data:`~openriff.pipeline.generation.options.RECOMMENDABLE`), used when a
+            caller gives none; None recommends nothing.
         overwrite: replace an existing bundle.
     """
     out = Path(target)
-    check_sampling(sampling or {}, "sampling")
+    check_recommendation(sampling or {}, "sampling")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
     if sum(key in codec for key in ("path", "preset", "music2latent")) != 1:
@@ -110,29 +115,14 @@ def write_bundle(
     return out
 
 
-def check_sampling(sampling: Any, where: str) -> None:
-    """Refuse a sampling recommendation that is not a mapping of :data:`RECOMMENDABLE` keys.
-
-    Its values are checked where they are used (``generate.Sampling``).
-    """
-    if not isinstance(sampling, dict):
-        raise ValueError(f"{where} must be a mapping of sampling settings, got {sampling!r}")
-    unknown = sorted(set(sampling) - set(RECOMMENDABLE))
-    if unknown:
-        raise ValueError(
-            f"{where} recommends unknown sampling settings {unknown}; a bundle may recommend "
-            f"{list(RECOMMENDABLE)}"
-        )
-
-
 @dataclass
 class AccompanimentModel:
     """A loaded bundle: codec, denoiser (and its config), optional bridge, CLAP reference."""
 
-    codec: Any
-    denoiser: Any
+    codec: LatentCodec
+    denoiser: Denoiser
     config: ModelConfig
-    bridge: Any | None
+    bridge: ClapBridge | None
     clap_checkpoint: str | None
     info: dict[str, Any]
 
@@ -223,7 +213,7 @@ def read_bundle_info(path: Path) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ValueError(f"{path}: {key!r} must be {names}, got {value!r}")
-    check_sampling(info.get("sampling") or {}, f"{path}: 'sampling'")
+    check_recommendation(info.get("sampling") or {}, f"{path}: 'sampling'")
     codec = info["codec"]
     sources = [key for key in ("path", "music2latent", "preset") if codec.get(key)]
     if not sources or not all(isinstance(codec[key], str) for key in sources):

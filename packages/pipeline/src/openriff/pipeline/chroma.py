@@ -10,7 +10,7 @@ Two users share the folding of STFT bins into the 12 pitch classes:
   outright; with ``openriff prepare --context-chroma`` the shards' context becomes
   ``[D + 12, T]``, latents then chroma, and a bundle built on them appends the same
   chroma when it generates.
-* :func:`openriff.pipeline.adherence.chromagram`, the pitch estimate of the adherence
+* :func:`openriff.pipeline.evaluation.adherence.chromagram`, the pitch estimate of the adherence
   evaluation.
 """
 

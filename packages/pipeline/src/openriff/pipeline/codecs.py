@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from openriff.cae.codec import LatentCodec
+
 
 def codec_source(
     checkpoint: str | os.PathLike[str] | None, preset: str | None = None, seed: int = 0
@@ -36,7 +38,7 @@ def load_codec(
     device: torch.device | str = "cpu",
     *,
     music2latent: str | os.PathLike[str] | None = None,
-) -> Any:
+) -> LatentCodec:
     """Load the codec a source names.
 
     Args:

@@ -1,6 +1,6 @@
 """Accompaniment adherence without CLAP, for music whose chords and tempo are known.
 
-The synthetic songs (:mod:`openriff.pipeline.synth`) come with their chord timeline and
+The synthetic songs (:mod:`openriff.pipeline.data.synth`) come with their chord timeline and
 tempo, so how well a stem fits its context can be measured from the audio alone:
 
 * **harmonic fit**: the share of a stem's voiced frames whose dominant pitch class (the
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from openriff.pipeline.chroma import fold_matrix
 
@@ -48,7 +48,7 @@ def _stft_magnitude(wave: NDArray[np.float32], n_fft: int, hop: int) -> NDArray[
     return out
 
 
-def _mono(wave: Any) -> NDArray[np.float32]:
+def _mono(wave: ArrayLike) -> NDArray[np.float32]:
     array = np.asarray(wave, dtype=np.float32)
     if array.ndim == 2:
         array = array.mean(0)
@@ -60,7 +60,7 @@ def _mono(wave: Any) -> NDArray[np.float32]:
 
 
 def chromagram(
-    wave: Any, sample_rate: int, *, n_fft: int = 16384, hop: int = 4096
+    wave: ArrayLike, sample_rate: int, *, n_fft: int = 16384, hop: int = 4096
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Frame times ``[F]``, chroma energies ``[F, 12]`` (C = 0) and frame energies ``[F]``.
 
@@ -75,7 +75,7 @@ def chromagram(
 
 
 def harmonic_fit(
-    wave: Any, sample_rate: int, chords: Sequence[dict[str, Any]], *, floor_db: float = -30.0
+    wave: ArrayLike, sample_rate: int, chords: Sequence[dict[str, Any]], *, floor_db: float = -30.0
 ) -> float:
     """Share of voiced frames whose dominant pitch class is a tone of the sounding chord.
 
@@ -104,7 +104,7 @@ def harmonic_fit(
 
 
 def onset_strength(
-    wave: Any, sample_rate: int, *, n_fft: int = 1024, hop: int = 256, bands: int = 40
+    wave: ArrayLike, sample_rate: int, *, n_fft: int = 1024, hop: int = 256, bands: int = 40
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Frame times ``[F]`` and spectral flux ``[F]``.
 
@@ -128,7 +128,7 @@ def onset_strength(
     return np.arange(len(flux)) * hop / sample_rate, flux
 
 
-def onsets(wave: Any, sample_rate: int, *, min_gap: float = 0.05) -> NDArray[np.float64]:
+def onsets(wave: ArrayLike, sample_rate: int, *, min_gap: float = 0.05) -> NDArray[np.float64]:
     """Onset times in seconds: peaks of the spectral flux that stand out.
 
     A peak must exceed the local median (0.2 s) by a fifth of the largest flux and rise a
@@ -151,7 +151,7 @@ def onsets(wave: Any, sample_rate: int, *, min_gap: float = 0.05) -> NDArray[np.
 
 
 def rhythmic_fit(
-    wave: Any,
+    wave: ArrayLike,
     sample_rate: int,
     tempo: float,
     *,
@@ -185,7 +185,7 @@ def rhythmic_fit(
 
 
 def pair_embedding(
-    context: Any, stem: Any, sample_rate: int, *, window: float = 2.0
+    context: ArrayLike, stem: ArrayLike, sample_rate: int, *, window: float = 2.0
 ) -> NDArray[np.float64]:
     """Embeddings ``[W, 24]`` of the mix of a context and a stem, one per window.
 

@@ -3,14 +3,14 @@
 For each held-out song (drawn from the synthetic generator with seeds the training data
 does not use), the context is the mix of every stem but the target (``bass`` by default)
 and the bundle generates the target for it. The generated stem is scored against two
-references on the song's known chords and tempo (:mod:`openriff.pipeline.adherence`):
+references on the song's known chords and tempo (:mod:`openriff.pipeline.evaluation.adherence`):
 
 * ``true``: the song's own target stem (what a perfect model could reach);
 * ``codec``: the true stem after the bundle's codec round trip (what a perfect denoiser
   could reach through this codec);
 * ``other``: the target stem of a different held-out song (a stem that fits nothing here).
 
-and the APA of openriff-metrics over :func:`~openriff.pipeline.adherence.pair_embedding`
+and the APA of openriff-metrics over :func:`~openriff.pipeline.evaluation.adherence.pair_embedding`
 windows, with the true pairs as background and the other-song pairs as misaligned set.
 ``openriff evaluate synthetic --bundle DIR`` prints the tables.
 """
@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from openriff.pipeline.adherence import harmonic_fit, pair_embedding, rhythmic_fit
+from openriff.pipeline.evaluation.adherence import harmonic_fit, pair_embedding, rhythmic_fit
+
+if TYPE_CHECKING:
+    from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 SOURCES = ("generated", "true", "codec", "other")
 METRICS = ("harmonic_fit", "rhythmic_fit")
@@ -73,12 +76,12 @@ def _fit(length: int, wave: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 def evaluate_synthetic(
-    pipeline: Any, config: SyntheticEvaluation, *, progress: bool = False
+    pipeline: AccompanimentPipeline, config: SyntheticEvaluation, *, progress: bool = False
 ) -> dict[str, Any]:
     """Generate the target stem for every held-out song and score it and the references.
 
     Args:
-        pipeline: an :class:`~openriff.pipeline.generate.AccompanimentPipeline`.
+        pipeline: an :class:`~openriff.pipeline.generation.pipeline.AccompanimentPipeline`.
         config: the evaluation settings.
         progress: show a progress bar over songs.
 
@@ -87,7 +90,7 @@ def evaluate_synthetic(
         "margins": {metric: {mean, std, wins}}, "apa": float}``.
     """
     from openriff.metrics.apa import audio_prompt_adherence
-    from openriff.pipeline.synth import SAMPLE_RATE, synth_song
+    from openriff.pipeline.data.synth import SAMPLE_RATE, synth_song
 
     songs = [
         synth_song(config.first_seed + i, bars=config.bars, vocals=False)
@@ -151,7 +154,7 @@ def evaluate_synthetic(
         "summary": summary,
         "margins": margins,
         "apa": apa,
-        "apa_embedding": "openriff.pipeline.adherence.pair_embedding (2 s windows)",
+        "apa_embedding": "openriff.pipeline.evaluation.adherence.pair_embedding (2 s windows)",
     }
 
 

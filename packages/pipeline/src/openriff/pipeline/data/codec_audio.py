@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openriff.pipeline.layout import READERS, SAMPLE_RATE, ScanReport, load_stems
+from openriff.pipeline.data.layout import READERS, SAMPLE_RATE, ScanReport, load_stems
 
 OTHERS = "others.wav"
 
@@ -39,7 +39,7 @@ def write_codec_audio(
         data: data set root.
         out: output folder (one subfolder per song; resumed if present).
         targets: instruments that are targets (e.g. ``["bass"]``); must not be empty.
-        layout: data set layout (see :mod:`openriff.pipeline.layout`).
+        layout: data set layout (see :mod:`openriff.pipeline.data.layout`).
 
     Returns:
         The song folders under ``out`` (written now or before) and the scan report (what

@@ -24,7 +24,7 @@ class ShardDataset:
     CLAP-free preparation).
 
     Args:
-        folder: a split folder written by :func:`openriff.pipeline.prepare.prepare`.
+        folder: a split folder written by :func:`openriff.pipeline.data.prepare.prepare`.
     """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:

@@ -1,7 +1,7 @@
 """Preprocessing: multitrack songs -> sharded latent data sets (``openriff prepare``).
 
 Each song becomes one shard per split, ``<out>/<split>/<song id>.safetensors``, holding
-its pairs (:mod:`openriff.pipeline.pairs`) encoded with a LatentCodec and, unless run
+its pairs (:mod:`openriff.pipeline.data.pairs`) encoded with a LatentCodec and, unless run
 CLAP-free, the CLAP embedding of each pair's reference segment:
 
 * ``target`` ``[N, D, T]`` and ``context`` ``[N, D, T]`` latents (context zeros where the
@@ -34,8 +34,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from openriff.pipeline.chroma import append_context_chroma
-from openriff.pipeline.layout import READERS, ScanReport, Song, load_stems
-from openriff.pipeline.pairs import Pair, PairConfig, render_pair, sample_pairs, split_songs
+from openriff.pipeline.contracts import ClapEmbedder, LatentCodec
+from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems
+from openriff.pipeline.data.pairs import Pair, PairConfig, render_pair, sample_pairs, split_songs
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,9 @@ def _song_rng(seed: int, song: Song) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _encode(codec: Any, waves: list[NDArray[np.float32]], batch_size: int) -> Tensor:
+def _encode(codec: LatentCodec, waves: list[NDArray[np.float32]], batch_size: int) -> Tensor:
     parts = []
-    param = next(codec.parameters())
+    param = next(codec.parameters()) if isinstance(codec, torch.nn.Module) else torch.empty(0)
     for start in range(0, len(waves), batch_size):
         chunk = np.stack(waves[start : start + batch_size])[:, None]  # (B, 1, S)
         batch = torch.from_numpy(chunk).to(param.device, param.dtype)
@@ -122,8 +123,8 @@ def encode_song(
     song: Song,
     pairs: list[Pair],
     waves: dict[str, NDArray[np.float32]],
-    codec: Any,
-    clap: Any | None,
+    codec: LatentCodec,
+    clap: ClapEmbedder | None,
     config: PrepareConfig,
 ) -> dict[str, Tensor]:
     """The tensors of one song's shard."""
@@ -153,10 +154,10 @@ def encode_song(
 
 def prepare(
     config: PrepareConfig,
-    codec: Any,
+    codec: LatentCodec,
     out: str | os.PathLike[str],
     *,
-    clap: Any | None = None,
+    clap: ClapEmbedder | None = None,
     show_progress: bool = True,
     on_song: Callable[[Song], None] | None = None,
     codec_source: dict[str, Any] | None = None,

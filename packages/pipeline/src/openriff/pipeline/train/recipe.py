@@ -19,7 +19,7 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
 ``recipe-log.json`` in the run folder records each stage's command, wall time and the
 hardware (device name, CPU count, torch version), so the closing numbers of a training run
 come with how they were made. The default recipe ships with the package
-(``openriff/pipeline/recipes/default.json``); ``--set key=value`` changes a setting
+(``openriff/pipeline/train/recipes/default.json``); ``--set key=value`` changes a setting
 (e.g. ``--set codec.steps=100`` for a quick run).
 """
 
@@ -97,7 +97,7 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
     from openriff.latent_diffusion.checkpoint import ModelConfig
     from openriff.latent_diffusion.config import from_dict as ldm_config
     from openriff.latent_diffusion.train import TrainConfig
-    from openriff.pipeline.training import MODEL_PRESETS
+    from openriff.pipeline.train.models import MODEL_PRESETS
 
     for stage in STAGES[:-1]:
         if not isinstance(recipe.get(stage), dict):
@@ -144,11 +144,9 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
         raise ValueError(f"{source}: ldm.settings: {error}") from None
     _number(recipe, "max_bundle_megabytes", "recipe", 0.0, float("inf"))
     if "sampling" in recipe:  # checked now, not after hours of training
-        from openriff.pipeline.bundle import check_sampling
-        from openriff.pipeline.generate import Sampling
+        from openriff.pipeline.generation.options import check_recommendation
 
-        check_sampling(recipe["sampling"], f"{source}: 'sampling'")
-        Sampling(**recipe["sampling"])
+        check_recommendation(recipe["sampling"], f"{source}: 'sampling'")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -189,13 +187,13 @@ def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet
         "codec-audio" if codec.get("audio", "stems") == "targets-and-contexts" else "data"
     )
     if stage == "data":
-        from openriff.pipeline.synth import synth_dataset
+        from openriff.pipeline.data.synth import synth_dataset
 
         workers = data.get("workers") or os.cpu_count() or 1
         synth_dataset(run / "data", data["songs"], seed=data["seed"], bars=data["bars"],
                       workers=workers)  # fmt: skip
     elif stage == "codec-audio":
-        from openriff.pipeline.codec_audio import write_codec_audio
+        from openriff.pipeline.data.codec_audio import write_codec_audio
 
         write_codec_audio(run / "data", audio, targets)
     elif stage == "codec":
@@ -211,7 +209,7 @@ def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet
         train_codec(codec_config, run / "codec", device=device, show_progress=not quiet)
     elif stage == "prepare":
         from openriff.pipeline.codecs import codec_source, load_codec
-        from openriff.pipeline.prepare import prepare, prepare_config
+        from openriff.pipeline.data.prepare import prepare, prepare_config
 
         source = codec_source(run / "codec" / "final")
         model = load_codec(source, device)
@@ -222,7 +220,7 @@ def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet
         )  # fmt: skip
         prepare(config, model, run / "prepared", show_progress=not quiet, codec_source=source)
     else:
-        from openriff.pipeline.training import train_ldm
+        from openriff.pipeline.train.models import train_ldm
 
         settings = dict(ldm["settings"])
         train_ldm(run / "prepared", run / "ldm", preset=ldm["preset"], settings=settings,

@@ -1,126 +1,19 @@
-"""The synthetic multitrack generator: OpenRiff's embedded data set.
+"""The instruments of the synthetic songs, rendered from a song's chords at 48 kHz.
 
-Procedural songs with a key, a tempo, a chord progression and up to six stems rendered
-at 48 kHz: drums, bass, keys (or a pad), a plucked guitar, a lead/arpeggio line and,
-sometimes, a sung-like melody marked as vocals. Every song draws its own timbres
-(waveforms, filters, envelopes, drum sounds), so a stem type is a family of sounds rather
-than one preset. Everything comes from ``numpy.random.default_rng(seed)``: the same seed
-gives the same song, sample for sample.
-
-Each song is written in the generic layout (:mod:`openriff.pipeline.layout`): one folder,
-one WAV per stem, and ``song.json`` with the key, tempo, chord timeline and, for every
-stem, its instrument, tags, vocal flag and notes (start and end in seconds, MIDI pitch,
-velocity). The bass plays chord roots, which the tests check from the metadata.
+Each renderer (:func:`drums`, :func:`bass`, :func:`keys`, :func:`guitar`, :func:`lead`)
+draws its own timbre from ``rng`` (waveform, filter, envelope, drum sounds), so a stem type
+is a family of sounds rather than one preset, and returns the stem's audio and notes.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
-from openriff.latent_diffusion.files import writer_lock
-
-SAMPLE_RATE = 48_000
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-MINOR = (0, 2, 3, 5, 7, 8, 10)
-# Progressions as scale degrees (0 = tonic), one chord per bar.
-PROGRESSIONS = (
-    (0, 4, 5, 3),  # I V vi IV
-    (0, 5, 3, 4),  # I vi IV V
-    (5, 3, 0, 4),  # vi IV I V
-    (0, 3, 4, 3),  # I IV V IV
-    (1, 4, 0, 0),  # ii V I I
-    (0, 6, 5, 4),  # i VII VI V (minor feel)
-)
-
-
-@dataclass(frozen=True)
-class Note:
-    """A note of a stem: times in seconds, MIDI pitch, velocity in (0, 1]."""
-
-    start: float
-    end: float
-    pitch: int
-    velocity: float
-
-
-@dataclass(frozen=True)
-class Chord:
-    """A chord of the timeline: root pitch class, quality, and the MIDI notes voiced."""
-
-    start: float
-    end: float
-    root: int
-    quality: str
-    pitches: tuple[int, ...]
-
-
-@dataclass
-class Stem:
-    """One rendered stem and its metadata."""
-
-    instrument: str
-    tags: list[str]
-    vocal: bool
-    notes: list[Note] = field(default_factory=list)
-    audio: NDArray[np.float32] | None = None
-
-
-@dataclass
-class SynthSong:
-    """A generated song: metadata and stems."""
-
-    seed: int
-    key: int
-    mode: str
-    tempo: float
-    bars: int
-    chords: list[Chord]
-    stems: dict[str, Stem]
-    sample_rate: int = SAMPLE_RATE
-
-    @property
-    def seconds(self) -> float:
-        """Length in seconds."""
-        return self.bars * 4 * 60.0 / self.tempo
-
-    def metadata(self) -> dict[str, Any]:
-        """``song.json`` content."""
-        return {
-            "title": f"synthetic song {self.seed}",
-            "generator": "openriff.pipeline.synth",
-            "seed": self.seed,
-            "sample_rate": self.sample_rate,
-            "key": NOTE_NAMES[self.key],
-            "mode": self.mode,
-            "tempo": self.tempo,
-            "bars": self.bars,
-            "beats_per_bar": 4,
-            "chords": [asdict(c) for c in self.chords],
-            "stems": {
-                f"{name}.wav": {
-                    "instrument": stem.instrument,
-                    "tags": stem.tags,
-                    "vocal": stem.vocal,
-                    "notes": [asdict(n) for n in stem.notes],
-                }
-                for name, stem in self.stems.items()
-            },
-        }
-
-
-def midi_hz(pitch: float) -> float:
-    """Frequency of a MIDI pitch (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+from openriff.pipeline.data.music import MAJOR, MINOR, SAMPLE_RATE, Note, Stem, SynthSong, midi_hz
 
 
 def _envelope(n: int, attack: float, release: float, decay: float) -> NDArray[np.float64]:
@@ -182,29 +75,8 @@ def _normalise(x: NDArray[np.float64], peak: float) -> NDArray[np.float32]:
     return (x * (peak / top) if top > 0 else x).astype(np.float32)
 
 
-def _chords(rng: np.random.Generator, key: int, mode: str, bars: int, bar_s: float) -> list[Chord]:
-    scale = MAJOR if mode == "major" else MINOR
-    progression = PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))]
-    chords = []
-    for bar in range(bars):
-        degree = progression[bar % len(progression)]
-        tones = [scale[(degree + k) % 7] + 12 * ((degree + k) // 7) for k in (0, 2, 4)]
-        third = (tones[1] - tones[0]) % 12
-        root = (key + tones[0]) % 12
-        base = 48 + key  # voicing around C3-C4
-        chords.append(
-            Chord(
-                start=bar * bar_s,
-                end=(bar + 1) * bar_s,
-                root=root,
-                quality="maj" if third == 4 else "min",
-                pitches=tuple(base + t for t in tones),
-            )
-        )
-    return chords
-
-
-def _drums(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+def drums(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+    """Kick, snare and hi-hats on a drawn pattern; the kit's sounds are drawn too."""
     out = np.zeros(total)
     kick_pitch = rng.uniform(45, 70)
     snare_tone = rng.uniform(160, 260)
@@ -244,7 +116,8 @@ def _drums(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int)
     )
 
 
-def _bass(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+def bass(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+    """The chord roots (C2-B2) in quarters or eighths, through a drawn oscillator and filter."""
     out = np.zeros(total)
     wave = str(rng.choice(["saw", "square", "sine"]))
     cutoff = rng.uniform(300, 1500)
@@ -271,7 +144,8 @@ def _bass(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) 
     )
 
 
-def _keys(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+def keys(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+    """The chords as two stabs per bar or one detuned pad, with a drawn waveform and filter."""
     out = np.zeros(total)
     pad = bool(rng.integers(0, 2))
     wave = "saw" if pad else str(rng.choice(["sine", "square"]))
@@ -298,7 +172,8 @@ def _keys(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) 
     )
 
 
-def _guitar(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+def guitar(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
+    """The chords an octave up, plucked (Karplus-Strong) and strummed on every beat."""
     out = np.zeros(total)
     damping = rng.uniform(0.990, 0.998)
     notes = []
@@ -315,9 +190,8 @@ def _guitar(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int
     )
 
 
-def _lead(
-    rng: np.random.Generator, song: SynthSong, beat_s: float, total: int, vocal: bool
-) -> Stem:
+def lead(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int, vocal: bool) -> Stem:
+    """A melody on the scale: a synth arpeggio, or a sung-like line with vibrato (``vocal``)."""
     out = np.zeros(total)
     scale = MAJOR if song.mode == "major" else MINOR
     notes = []
@@ -354,88 +228,3 @@ def _lead(
             _add(out, t, tone)
             notes.append(Note(t, t + beat_s / 4 * 0.9, pitch, 0.6))
     return Stem("lead", ["lead", "arpeggio", "synth", wave], False, notes, _normalise(out, 0.6))
-
-
-def synth_song(seed: int, *, bars: int = 8, vocals: bool | None = None) -> SynthSong:
-    """Generate one song (deterministic for ``seed``).
-
-    Args:
-        seed: the song's seed.
-        bars: length in 4/4 bars.
-        vocals: force a sung-like stem on or off (None: half of the songs have one).
-    """
-    if bars < 1:
-        raise ValueError(f"bars must be >= 1, got {bars}")
-    rng = np.random.default_rng(seed)
-    key = int(rng.integers(12))
-    mode = "major" if rng.random() < 0.6 else "minor"
-    tempo = float(rng.integers(80, 141))
-    beat_s = 60.0 / tempo
-    song = SynthSong(seed, key, mode, tempo, bars, _chords(rng, key, mode, bars, 4 * beat_s), {})
-    total = round(song.seconds * SAMPLE_RATE)
-    with_vocals = bool(rng.random() < 0.5) if vocals is None else vocals
-    song.stems["drums"] = _drums(rng, song, beat_s, total)
-    song.stems["bass"] = _bass(rng, song, beat_s, total)
-    song.stems["keys"] = _keys(rng, song, beat_s, total)
-    song.stems["guitar"] = _guitar(rng, song, beat_s, total)
-    song.stems["lead"] = _lead(rng, song, beat_s, total, vocal=False)
-    if with_vocals:
-        song.stems["vocals"] = _lead(rng, song, beat_s, total, vocal=True)
-    return song
-
-
-def write_song(song: SynthSong, folder: str | os.PathLike[str]) -> Path:
-    """Write a song in the generic layout (WAVs + ``song.json``), atomically per song."""
-    import soundfile as sf
-
-    from openriff.latent_diffusion.files import atomic_directory
-
-    target = Path(folder)
-    if target.exists():
-        raise FileExistsError(f"{target} exists")
-    with atomic_directory(target, overwrite=False) as tmp:
-        for name, stem in song.stems.items():
-            assert stem.audio is not None
-            sf.write(tmp / f"{name}.wav", stem.audio, song.sample_rate, subtype="PCM_16")
-        (tmp / "song.json").write_text(json.dumps(song.metadata(), indent=1) + "\n")
-    return target
-
-
-def _write_one(job: tuple[int, int, Path]) -> None:
-    seed, bars, folder = job
-    write_song(synth_song(seed, bars=bars), folder)
-
-
-def synth_dataset(
-    out: str | os.PathLike[str], songs: int, *, seed: int = 0, bars: int = 8, workers: int = 1
-) -> list[Path]:
-    """Write ``songs`` songs as ``out/song_XXXX/`` (seeds ``seed``, ``seed + 1``, ...).
-
-    Songs already present are kept (an interrupted run resumes where it stopped). Each song
-    depends only on its seed, so ``workers`` processes give the same files as one.
-    """
-    if workers < 1 or songs < 1:
-        raise ValueError(f"songs and workers must be >= 1, got {songs}, {workers}")
-    root = Path(out)
-    # One writer per data folder: a second run into it is refused, not interleaved.
-    with writer_lock(root):
-        return _synth_into(root, songs, seed, bars, workers)
-
-
-def _synth_into(root: Path, songs: int, seed: int, bars: int, workers: int) -> list[Path]:
-    folders = [root / f"song_{seed + i:04d}" for i in range(songs)]
-    jobs = [
-        (seed + i, bars, folder)
-        for i, folder in enumerate(folders)
-        if not (folder / "song.json").is_file()
-    ]
-    if workers == 1 or len(jobs) < 2:
-        for job in jobs:
-            _write_one(job)
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            for _ in pool.imap_unordered(_write_one, jobs):
-                pass
-    return folders

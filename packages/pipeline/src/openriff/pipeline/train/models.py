@@ -15,13 +15,17 @@ import json
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openriff.latent_diffusion.checkpoint import ModelConfig
 from openriff.latent_diffusion.config import from_dict
 from openriff.latent_diffusion.train import TrainConfig, train
 from openriff.pipeline.bundle import add_bridge, write_bundle
-from openriff.pipeline.shards import ShardDataset
+from openriff.pipeline.contracts import ClapEmbedder
+from openriff.pipeline.data.shards import ShardDataset
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # name -> (backbone, backbone preset, objective)
 MODEL_PRESETS: dict[str, tuple[str, str, str]] = {
@@ -64,7 +68,7 @@ def train_ldm(
     """Train a denoiser on ``prepared/train``; returns the ``final/`` checkpoint folder.
 
     Args:
-        prepared: output folder of :func:`openriff.pipeline.prepare.prepare`.
+        prepared: output folder of :func:`openriff.pipeline.data.prepare.prepare`.
         out: run folder (resumed when it holds the same settings).
         preset: a key of :data:`MODEL_PRESETS`.
         settings: :class:`~openriff.latent_diffusion.train.TrainConfig` fields (``steps``,
@@ -104,7 +108,9 @@ def train_ldm(
     return final
 
 
-def bridge_pairs(prepared: str | os.PathLike[str], clap: Any) -> tuple[Any, Any, list[str]]:
+def bridge_pairs(
+    prepared: str | os.PathLike[str], clap: ClapEmbedder
+) -> tuple[Tensor, Tensor, list[str]]:
     """(text embeddings, audio embeddings, prompts) for bridge training from the shards.
 
     Every training pair with a CLAP reference contributes its reference's audio embedding
@@ -130,7 +136,7 @@ def train_bridge(
     prepared: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    clap: Any,
+    clap: ClapEmbedder,
     preset: str = "paper",
     settings: dict[str, Any] | None = None,
     device: str = "cpu",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from openriff.pipeline.layout import Song, StemFile
+from openriff.pipeline.data.layout import Song, StemFile
 
 SAMPLE_RATE = 48_000
 
@@ -88,7 +88,7 @@ def sample_pairs(
 
     Args:
         song: the song's stems and labels.
-        waves: its loaded stems (:func:`~openriff.pipeline.layout.load_stems`), aligned.
+        waves: its loaded stems (:func:`~openriff.pipeline.data.layout.load_stems`), aligned.
         config: windowing and probabilities.
         rng: the randomness (seeded by the caller).
     """

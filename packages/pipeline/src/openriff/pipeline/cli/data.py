@@ -1,0 +1,138 @@
+"""``openriff data`` and ``openriff prepare``: songs in, latent shards out.
+
+::
+
+    openriff data synth --songs N --out DIR [--seed 0] [--bars 8] [--workers 1]
+    openriff data codec-audio --data SONGS --out DIR --target bass [--layout generic]
+    openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
+        [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
+        [--context-chroma]
+
+``prepare`` runs CLAP-free unless ``--clap`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    """Write synthetic multitrack songs in the generic layout (``data synth``)."""
+    from openriff.pipeline.data.synth import synth_dataset
+
+    if args.songs < 1 or args.bars < 1:
+        raise ValueError(f"--songs and --bars must be >= 1, got {args.songs}, {args.bars}")
+    folders = synth_dataset(
+        args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
+    )
+    print(f"{len(folders)} songs in {args.out}")
+    return 0
+
+
+def cmd_data_codec_audio(args: argparse.Namespace) -> int:
+    """Write target stems and the mix of the other stems per song (``data codec-audio``)."""
+    from openriff.pipeline.data.codec_audio import write_codec_audio
+
+    folders, report = write_codec_audio(args.data, args.out, args.target, layout=args.layout)
+    print(f"{len(folders)} songs in {args.out}")
+    if report.skipped:
+        print(report.summary())
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Encode songs into latent shards (``prepare``)."""
+    import os
+
+    import torch
+
+    from openriff.pipeline.codecs import codec_source, load_codec
+    from openriff.pipeline.data.prepare import prepare, prepare_config
+
+    name = args.device
+    if name == "cuda":
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per process
+    device = torch.device(name)
+    source = codec_source(args.codec, args.codec_preset, args.seed)
+    if "preset" in source:
+        print(
+            f"warning: encoding with the UNTRAINED codec preset {args.codec_preset!r}",
+            file=sys.stderr,
+        )
+    codec = load_codec(source, device)
+    config = prepare_config(
+        args.data, codec.hop_length, layout=args.layout, window_latents=args.window_latents,
+        hop_seconds=args.hop_seconds, reference_seconds=args.reference_seconds,
+        targets=args.target, validation=args.validation, seed=args.seed,
+        context_chroma=args.context_chroma,
+    )  # fmt: skip
+    clap = None
+    if args.clap is not None:
+        from openriff.clap_bridge.encoder import ClapEncoder
+
+        clap = ClapEncoder(args.clap, amodel=args.amodel, device=device)
+    report = prepare(
+        config,
+        codec,
+        args.out,
+        clap=clap,
+        show_progress=not args.quiet,
+        codec_source=source,
+        clap_checkpoint=str(args.clap.resolve()) if args.clap else None,
+    )
+    print(report.summary())
+    return 0
+
+
+def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``data`` and ``prepare`` to ``openriff``'s subparsers."""
+    data = sub.add_parser("data", help="data sets").add_subparsers(dest="action", required=True)
+    p = data.add_parser("synth", help="generate synthetic multitrack songs")
+    p.add_argument("--songs", type=int, required=True, help="how many songs")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first song")
+    p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
+    p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
+    p.set_defaults(func=cmd_data_synth)
+    p = data.add_parser(
+        "codec-audio", help="target stems and the mix of the other stems, to train a codec on"
+    )
+    p.add_argument("--data", type=Path, required=True, help="data set root")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument(
+        "--target", action="append", required=True, help="target instrument (repeat for more)"
+    )
+    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    p.set_defaults(func=cmd_data_codec_audio)
+
+    p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
+    p.add_argument("--data", type=Path, required=True, help="data set root")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed)")
+    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    codec = p.add_mutually_exclusive_group(required=True)
+    codec.add_argument(
+        "--codec", type=Path,
+        help="trained CAE checkpoint folder, or the official music2latent.pt ([music2latent])",
+    )  # fmt: skip
+    codec.add_argument("--codec-preset", help="untrained CAE preset (testing)")
+    p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: no CLAP)")
+    p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
+    p.add_argument("--window-latents", type=int, default=120, help="window in latent frames")
+    p.add_argument("--hop-seconds", type=float, default=3.0)
+    p.add_argument("--reference-seconds", type=float, default=10.0)
+    p.add_argument("--validation", type=float, default=0.1, help="share of songs held out")
+    p.add_argument(
+        "--target", action="append", default=[],
+        help="instrument a target may be (repeat; default: any non-vocal stem)",
+    )  # fmt: skip
+    p.add_argument(
+        "--context-chroma", action="store_true",
+        help="append a 12-bin chromagram of the context to its latents (for codecs whose "
+        "latents keep little of the harmony; bundles built on it append it when generating)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_prepare)

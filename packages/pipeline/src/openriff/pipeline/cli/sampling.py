@@ -1,0 +1,83 @@
+"""The generation commands' shared flags, derived from :class:`Sampling`'s fields.
+
+Each field of :class:`~openriff.pipeline.generation.options.Sampling` declares its flag,
+help, range and parser; a new sampling option therefore appears here without a change.
+Recommendable settings default to None on the command line, so that the bundle's
+recommendation (else the library's default) applies when they are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Collection
+from dataclasses import MISSING, Field, fields
+from pathlib import Path
+from typing import Any
+
+from openriff.pipeline.generation.options import Sampling
+
+
+def _flag(item: Field[Any]) -> str:
+    return item.metadata["flag"] or "--" + item.name.replace("_", "-")
+
+
+def _help(item: Field[Any]) -> str:
+    meta, default = item.metadata, item.default
+    shown = "the bundle's, else " + repr(default) if meta["recommend"] else repr(default)
+    if meta["choices"]:
+        return f"{meta['help']}: {', '.join(meta['choices'])} (default: {shown})"
+    if meta["high"] is not None:
+        span = f"{meta['low']:g}-{meta['high']:g}; default: {shown}"
+        return f"{meta['help']} ({span})"
+    if default is None or isinstance(default, bool):
+        return meta["help"]
+    return f"{meta['help']} (default: {shown})"
+
+
+def add_sampling_flags(
+    p: argparse.ArgumentParser, *, only: Collection[str] | None = None, candidates: bool = True
+) -> None:
+    """Add a flag per :class:`Sampling` field (those in ``only``, if given).
+
+    Args:
+        p: the command's parser.
+        only: field names to add (default: all).
+        candidates: add ``--candidates`` (commands making one stem per part do not).
+    """
+    for item in fields(Sampling):
+        if (only is not None and item.name not in only) or (
+            item.name == "num_candidates" and not candidates
+        ):
+            continue
+        meta = item.metadata
+        assert item.default is not MISSING  # every option has a default
+        if isinstance(item.default, bool):  # on by default: the flag turns it off
+            p.add_argument(_flag(item), dest=item.name, action="store_false", help=meta["help"])
+            continue
+        parse = meta["parse"] or type(item.default)
+        default = None if meta["recommend"] else item.default
+        metavar = _flag(item).lstrip("-").replace("-", "_").upper()
+        p.add_argument(
+            _flag(item), dest=item.name, type=parse, default=default, metavar=metavar,
+            help=_help(item),
+        )  # fmt: skip
+
+
+def sampling_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`Sampling` options the flags give (None where left to the bundle)."""
+    return {f.name: getattr(args, f.name) for f in fields(Sampling) if hasattr(args, f.name)}
+
+
+def check_sampling_flags(args: argparse.Namespace) -> None:
+    """Refuse out-of-range flags before any model loads (the bundle fills the rest later)."""
+    Sampling(**{k: v for k, v in sampling_options(args).items() if v is not None})
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """Where the model and its third-party weights are."""
+    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
+    p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: as bundled)")
+    p.add_argument(
+        "--music2latent", type=Path, default=None,
+        help="music2latent.pt on this machine, for bundles built on it (default: as bundled)",
+    )  # fmt: skip

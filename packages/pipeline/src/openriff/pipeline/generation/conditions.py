@@ -1,0 +1,167 @@
+"""What generation is conditioned on: context latents, CLAP embeddings, style latents.
+
+:class:`Conditioner` turns a bundle's inputs into the denoiser's conditions (Diff-A-Riff
+4.3.1): a context recording into context latents (with its chromagram appended for
+bundles prepared with ``context_chroma``), a reference recording into CLAP_A, a prompt
+into CLAP_T (through the bundle's bridge prior when it has one), and a style reference
+into the latents whose time-mean style grounding pulls towards (bass paper 3.3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
+from openriff.pipeline.bundle import AccompanimentModel
+from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
+from openriff.pipeline.contracts import ClapEmbedder
+
+
+class Conditioner:
+    """The conditions of a bundle's denoiser, from audio and text.
+
+    Args:
+        model: a loaded bundle.
+        device: where the conditions go.
+    """
+
+    def __init__(self, model: AccompanimentModel, device: torch.device | str = "cpu") -> None:
+        self.model = model
+        self.device = torch.device(device)
+        self._clap: ClapEmbedder | None = None
+        prepared = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
+        window = float(prepared.get("pairs", {}).get("window", 120 * model.codec.hop_length))
+        self.window = max(1, round(window / model.codec.hop_length))  # latent frames
+        # Trained on contexts with their chromagram appended: append it here too.
+        self.context_chroma = bool(prepared.get("context_chroma", False))
+
+    @property
+    def hop(self) -> float:
+        """48 kHz samples per latent frame (not a whole number for music2latent)."""
+        return float(self.model.codec.hop_length)
+
+    @property
+    def context_channels(self) -> int:
+        """Channels of the denoiser's context: latents, plus 12 chroma bins if prepared so."""
+        return self.model.codec.latent_dim + (CHROMA_BINS if self.context_chroma else 0)
+
+    def samples(self, frames: int) -> int:
+        """Samples covered by ``frames`` latent frames (whole samples)."""
+        return round(frames * self.hop)
+
+    def frames(self, samples: int) -> int:
+        """Latent frames that cover ``samples`` samples."""
+        return max(1, math.ceil(samples / self.hop - 1e-9))
+
+    def encode(self, wave: Tensor) -> Tensor:
+        """``[C, S]`` 48 kHz audio -> latents ``[1, D, ceil(S / hop)]``."""
+        from openriff.cae.codec import adapt_channels
+
+        wave = adapt_channels(wave[None].float(), self.model.codec.channels)
+        latents: Tensor = self.model.codec.encode(wave.to(self.device))
+        return latents
+
+    def encode_context(self, wave: Tensor) -> Tensor:
+        """``[C, S]`` context -> the denoiser's context ``[1, Dc, T]``.
+
+        Its latents, then, for a bundle prepared with ``context_chroma``, its chromagram
+        (:func:`openriff.pipeline.chroma.context_chroma`): ``Dc = D + 12``.
+        """
+        latents = self.encode(wave)
+        if not self.context_chroma:
+            return latents
+        mono = wave.float().mean(0, keepdim=True).to(latents.device)  # (1, S)
+        return append_context_chroma(latents, mono, self.hop)  # (1, D + 12, T)
+
+    def context_latents(
+        self,
+        context: AudioInput | None,
+        sample_rate: int,
+        length: int | None,
+        what: str = "output",
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """Context ``[1, Dc, T]`` and its audio ``[C, S]`` (cropped to ``length`` if given).
+
+        A context shorter than ``length`` by more than a frame is refused (it must cover
+        the ``what``); a shorter one by less is padded with silence.
+        """
+        if context is None:
+            return None, None
+        wave = load_input(context, "context", sample_rate)
+        if length is not None:
+            if wave.shape[-1] < length - self.hop:
+                raise ValueError(
+                    f"the context is {wave.shape[-1] / SAMPLE_RATE:.2f} s, shorter than the "
+                    f"{what} ({length / SAMPLE_RATE:.2f} s)"
+                )
+            wave = torch.nn.functional.pad(wave, (0, max(0, length - wave.shape[-1])))
+            wave = wave[..., :length]
+        return self.encode_context(wave), wave
+
+    def style(
+        self, reference: AudioInput | None, strength: float, sample_rate: int
+    ) -> Tensor | None:
+        """Latents ``[1, D, T]`` of a style reference (None when there is none or strength 0)."""
+        if reference is None or strength == 0:
+            return None
+        return self.encode(load_input(reference, "style reference", sample_rate))
+
+    def _clap_encoder(self) -> ClapEmbedder:
+        if self._clap is None:
+            checkpoint = self.model.clap_checkpoint
+            if checkpoint is None:
+                raise ValueError(
+                    "prompts and references need a CLAP checkpoint, and this bundle names "
+                    "none (it was prepared CLAP-free)"
+                )
+            from openriff.clap_bridge.encoder import ClapEncoder
+
+            recorded = self.model.info.get("clap", {})
+            encoder: ClapEmbedder = ClapEncoder(
+                checkpoint,
+                amodel=recorded.get("amodel"),
+                fusion=recorded.get("fusion"),
+                device=self.device,
+            )
+            self._clap = encoder
+        return self._clap
+
+    def _check_embeddings(self) -> None:
+        if dict(self.model.config.overrides).get("embedding_dim", 1) == 0:
+            raise ValueError("this bundle's model was trained without CLAP embeddings")
+
+    def embed_reference(self, reference: AudioInput, sample_rate: int = SAMPLE_RATE) -> Tensor:
+        """CLAP_A: the unit-norm CLAP embedding ``[1, E]`` of a recording (path or array)."""
+        self._check_embeddings()
+        wave = load_input(reference, "reference", sample_rate).mean(0)  # (S,) mono
+        out = self._clap_encoder().embed_audio([wave.numpy()], sample_rate=SAMPLE_RATE)
+        return out.to(self.device)
+
+    def embed_prompt(
+        self, prompt: str, *, use_bridge: bool = True, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """CLAP_T: ``[1, E]``, through the bridge prior when the bundle has one."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"a prompt must be non-empty text, got {prompt!r}")
+        self._check_embeddings()
+        text = self._clap_encoder().embed_text([prompt]).to(self.device)
+        if use_bridge and self.model.bridge is not None:
+            sample: Tensor = self.model.bridge.sample(text, 1, generator=generator)
+            return sample[:, 0].to(self.device)
+        return text
+
+    def embed(
+        self,
+        source: str | AudioInput,
+        *,
+        use_bridge: bool,
+        generator: torch.Generator,
+        sample_rate: int,
+    ) -> Tensor:
+        """A ``str`` is a prompt (CLAP_T); a path or an array a reference recording (CLAP_A)."""
+        if isinstance(source, str):
+            return self.embed_prompt(source, use_bridge=use_bridge, generator=generator)
+        return self.embed_reference(source, sample_rate)

@@ -1,0 +1,348 @@
+"""The steps every generation mode shares: options, seeds, sampling, decoding, settings.
+
+A mode (:mod:`~openriff.pipeline.generation.pipeline`, :mod:`.loops`, :mod:`.songs`)
+reads its inputs, then asks :class:`Engine` to
+
+1. :meth:`~Engine.begin` a call: the options over the bundle's recommendations, the seed
+   and its generators (one per purpose: sampling noise, bridge draws, decoding), so a seed
+   means the same noise in every mode;
+2. :meth:`~Engine.sample` latents: the guided, optionally style-grounded and circular
+   denoiser over the objective's schedule, through
+   :func:`openriff.latent_diffusion.controls.sample_windowed` (windows, known frames,
+   variations) and :func:`~openriff.latent_diffusion.stereo.pseudo_stereo`;
+3. :meth:`~Engine.decode` them and :meth:`~Engine.result` the :class:`Generation` with
+   every setting used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from openriff.latent_diffusion.conditioning import Conditioning
+from openriff.latent_diffusion.controls import (
+    LoopDenoiser,
+    StyleGrounding,
+    plan_windows,
+    sample_windowed,
+    vary_schedule,
+)
+from openriff.latent_diffusion.guidance import MultiConditionGuidance
+from openriff.latent_diffusion.objectives import OBJECTIVES
+from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
+from openriff.latent_diffusion.stereo import pseudo_stereo
+from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
+from openriff.pipeline.bundle import AccompanimentModel
+from openriff.pipeline.generation.conditions import Conditioner
+from openriff.pipeline.generation.options import (
+    Generation,
+    Sampling,
+    derived_seed,
+    resolve,
+)
+from openriff.pipeline.limits import seconds_to_samples
+
+Self = TypeVar("Self", bound="Engine")
+
+
+@dataclass
+class Call:
+    """One generation call: its options, seed, generators and style reference."""
+
+    options: Sampling
+    seed: int
+    noise: torch.Generator  # sampling noise (and the sampler's own randomness)
+    bridge: torch.Generator  # the bridge prior's draws
+    sample_rate: int
+    style: Tensor | None = field(default=None, repr=False)  # (1, D, T) latents
+
+
+@dataclass
+class Sampled:
+    """Latents of every output channel (``[B, D, T]`` each) and how they were made."""
+
+    call: Call
+    channels: list[Tensor]
+    denoiser: Denoiser
+    sigmas: Tensor
+
+    def stacked(self) -> NDArray[np.float32]:
+        """``[B, channels, D, T]``."""
+        return _numpy(torch.stack(self.channels, dim=1).float())
+
+
+class Engine(Conditioner):
+    """A bundle on a device, with the shared steps of generation (see the module).
+
+    Args:
+        model: a loaded bundle.
+        device: where to run.
+        dtype: dtype of the denoiser's inputs.
+        progress: show a progress bar (tqdm, on stderr) while sampling.
+        root: the bundle's folder, if it came from one (for :meth:`fingerprint`).
+    """
+
+    def __init__(
+        self,
+        model: AccompanimentModel,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        *,
+        progress: bool = False,
+        root: Path | None = None,
+    ) -> None:
+        super().__init__(model, device)
+        self.dtype = dtype
+        self.progress = progress
+        self.root = root
+        try:  # the bundle's recommendations are checked now, not at the first generation
+            Sampling(**model.sampling)
+        except ValueError as error:
+            raise ValueError(f"the bundle's recommended sampling is invalid: {error}") from error
+
+    @classmethod
+    def from_pretrained(
+        cls: type[Self],
+        directory: str | os.PathLike[str],
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        clap_checkpoint: str | os.PathLike[str] | None = None,
+        codec_checkpoint: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> Self:
+        """Load a bundle folder.
+
+        Args:
+            directory: the bundle.
+            device: where to run.
+            dtype: dtype of the denoiser's inputs.
+            clap_checkpoint: the LAION-CLAP ``.pt`` to use instead of the one the bundle
+                names (e.g. the same file at another place on this machine).
+            codec_checkpoint: where the official ``music2latent.pt`` is on this machine,
+                for a bundle built on it (bundles reference it by path, never copy it).
+            progress: show a progress bar while sampling.
+        """
+        model = AccompanimentModel.load(directory, device=device, codec_override=codec_checkpoint)
+        if clap_checkpoint is not None:
+            model.clap_checkpoint = str(clap_checkpoint)
+        return cls(model, device, dtype, progress=progress, root=Path(directory))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the model: bundle folder, versions, and a hash of its files."""
+        info = {
+            "bundle": None if self.root is None else str(self.root.resolve()),
+            "bundle_version": self.model.info.get("version"),
+            "packages": self.model.info.get("packages", {}),
+            "codec": self.model.info.get("codec"),
+            "clap_checkpoint": self.model.clap_checkpoint,
+        }
+        if self.root is not None:
+            digest = hashlib.sha256()
+            for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(self.root)).encode())
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            info["sha256"] = digest.hexdigest()
+        return info
+
+    def round_trip(
+        self, audio: AudioInput, *, seed: int = 0, sample_rate: int = SAMPLE_RATE
+    ) -> NDArray[np.float32]:
+        """``audio`` through the bundle's codec, as ``[C_codec, S]`` at 48 kHz.
+
+        Decoded with the noise a generation with ``seed`` uses, so it is what a denoiser
+        that found the audio's own latents would give.
+        """
+        wave = load_input(audio, "audio", sample_rate)
+        latents = self.encode(wave)
+        return _numpy(self.decode([latents], int(wave.shape[-1]), seed))[0]
+
+    # The shared steps ----------------------------------------------------------------------
+
+    def begin(self, options: dict[str, Any], sample_rate: int) -> Call:
+        """A call with ``options`` over the bundle's recommendations, and its generators.
+
+        Each purpose has its own generator, so a seed gives the same sampling noise in
+        every mode, with or without a bridge draw before it (decoding has its own too).
+        """
+        opts = resolve(options, self.model.sampling)
+        seed = opts.seed
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31))
+        noise = torch.Generator(device=self.device).manual_seed(seed)
+        bridge = torch.Generator(device=self.device).manual_seed(derived_seed(seed, "bridge"))
+        return Call(opts, seed, noise, bridge, sample_rate)
+
+    def context_and_length(
+        self, context: AudioInput | None, duration: float | None, sample_rate: int
+    ) -> tuple[Tensor | None, Tensor | None, int]:
+        """The context ``[1, Dc, T]``, its audio ``[C, S]`` and the samples to generate.
+
+        Without a context: None, None and ``duration`` seconds.
+        """
+        if context is not None and duration is not None:
+            raise ValueError("give a context or a duration, not both (the output is as long "
+                             "as the context)")  # fmt: skip
+        latents, wave = self.context_latents(context, sample_rate, None)
+        if wave is not None:
+            return latents, wave, int(wave.shape[-1])
+        if duration is None:
+            raise ValueError("without a context, give a duration > 0 in seconds")
+        return None, None, seconds_to_samples(duration, "duration")
+
+    def embedding(
+        self, call: Call, prompt: str | None, reference: AudioInput | None
+    ) -> Tensor | None:
+        """The CLAP embedding ``[1, E]`` of a reference (preferred) or a prompt, or None."""
+        if reference is not None:
+            return self.embed_reference(reference, call.sample_rate)
+        if prompt is not None:
+            return self.embed_prompt(
+                prompt, use_bridge=call.options.use_bridge, generator=call.bridge
+            )
+        return None
+
+    def guided(self, call: Call, loop_margin: int = 0) -> Denoiser:
+        """The bundle's denoiser with CFG, style grounding and (for loops) circular padding."""
+        opts = call.options
+        denoiser: Denoiser = MultiConditionGuidance(
+            self.model.denoiser, opts.cfg_context, opts.cfg_clap, rescale_phi=opts.cfg_rescale
+        )
+        if opts.style_reference is not None and call.style is None:
+            call.style = self.style(opts.style_reference, opts.style_strength, call.sample_rate)
+        if call.style is not None:
+            denoiser = StyleGrounding(denoiser, call.style, opts.style_strength)
+        if loop_margin:
+            denoiser = LoopDenoiser(denoiser, loop_margin)
+        return denoiser
+
+    def sample(
+        self,
+        call: Call,
+        frames: int,
+        context: Tensor | None,
+        embedding: Tensor | None,
+        *,
+        known: Tensor | None = None,
+        mask: Tensor | None = None,
+        init: Tensor | None = None,
+        strength: float = 1.0,
+        loop_margin: int = 0,
+    ) -> Sampled:
+        """Latents of every output channel; a pseudo-stereo right channel for mono codecs.
+
+        Args:
+            call: the call.
+            frames: latent frames to sample.
+            context: ``[1, Dc, frames]`` context, or None.
+            embedding: ``[1, E]`` CLAP embedding, or None.
+            known: ``[B or 1, D, frames]`` latents kept where ``mask`` is True.
+            mask: ``[frames]`` bool.
+            init: ``[B or 1, D, frames]`` latents to vary with ``strength``.
+            strength: share of the schedule a variation runs.
+            loop_margin: circular padding in frames (a loop), or 0.
+        """
+        opts = call.options
+        batch, has_context = opts.num_candidates, context is not None
+        if context is None:
+            context = torch.zeros(1, self.context_channels, frames, device=self.device)
+        cond = Conditioning(
+            context=context.expand(batch, -1, -1).to(self.dtype),
+            embedding=None if embedding is None else embedding.expand(batch, -1).to(self.dtype),
+            keep_context=torch.full((batch,), has_context, device=self.device),
+        )
+        denoiser = self.guided(call, loop_margin)
+        # The objective's own schedule: Karras for EDM and consistency, cosine for v.
+        net = self.model.denoiser
+        schedule = OBJECTIVES[self.model.config.objective].schedule
+        sigmas = schedule(opts.steps, net.sigma_min, net.sigma_max).to(self.device)
+        width = opts.stereo_width if self.model.codec.channels == 1 else 0.0
+        loop = loop_margin > 0
+        windows = len(plan_windows(frames, self.window, mask, loop=loop))
+        first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
+        second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
+        bar = _progress(windows * (first + second)) if self.progress else None
+        shape = (batch, self.model.codec.latent_dim, frames)
+
+        def windowed(init_: Tensor | None, strength_: float) -> Tensor:
+            return sample_windowed(
+                SAMPLERS[opts.sampler], denoiser, shape, sigmas, window=self.window,
+                cond=cond, generator=call.noise, known=known, mask=mask,
+                init=init if init_ is None else init_,
+                strength=strength if init_ is None else strength_, loop=loop,
+                device=self.device, dtype=self.dtype,
+                callback=None if bar is None else lambda _: bar.update(1),
+            )  # fmt: skip
+
+        try:
+            channels = pseudo_stereo(windowed, width)
+        finally:
+            if bar is not None:
+                bar.close()
+        return Sampled(call, channels, denoiser, sigmas)
+
+    def decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
+        """Latents per channel -> audio ``[B, C, length]``.
+
+        The decoding noise comes from its own generator seeded with ``seed``, so it does
+        not depend on how the latents were sampled: equal latents decode to equal audio
+        (an inpainted stem outside its region matches the stem's codec round trip decoded
+        with the same seed).
+        """
+        codec = self.model.codec
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        audio = [codec.decode(z.float(), generator=generator, length=length) for z in channels]
+        return torch.cat(audio, dim=1)
+
+    def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
+        """Everything a sidecar records: the mode, its facts, the options and the model."""
+        options = asdict(call.options)
+        options["seed"] = call.seed
+        options["style_reference"] = describe(call.options.style_reference)
+        if self.model.codec.channels != 1:
+            options["stereo_width"] = None
+        options["use_bridge"] = call.options.use_bridge and self.model.bridge is not None
+        return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
+
+    def result(
+        self, sampled: Sampled, audio: Tensor, heard: Tensor | None, mode: str, **facts: Any
+    ) -> Generation:
+        """The :class:`Generation` of one sampling: audio, settings, latents, context.
+
+        ``heard`` is the context's audio ``[C, S]`` (cropped to the output here), or None.
+        """
+        settings = self.settings(sampled.call, mode, **facts)
+        context = None if heard is None else _numpy(heard[..., : audio.shape[-1]])
+        return Generation(_numpy(audio), SAMPLE_RATE, settings, sampled.stacked(), None, context)
+
+
+def _progress(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", leave=False)
+
+
+def _numpy(audio: Tensor) -> NDArray[np.float32]:
+    out: NDArray[np.float32] = audio.cpu().numpy().astype(np.float32)
+    return out
+
+
+def describe(value: object) -> str | None:
+    """A JSON-able record of an input: its path, or the shape of an array."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, (np.ndarray, Tensor)):
+        return f"array{list(value.shape)}"
+    return f"array{list(np.shape(np.asarray(value)))}"
