@@ -23,13 +23,13 @@ def test_a_seed_is_the_same_noise_with_and_without_a_bridge_draw(
 ) -> None:
     """The noise generator reaches sampling untouched by the bridge prior's draws."""
     states: list[torch.Tensor] = []
-    real = AccompanimentPipeline._sample
+    real = AccompanimentPipeline.sample
 
-    def spy(self: AccompanimentPipeline, job: Any, *args: Any, **kwargs: Any) -> Any:
-        states.append(job.generator.get_state().clone())
-        return real(self, job, *args, **kwargs)
+    def spy(self: AccompanimentPipeline, call: Any, *args: Any, **kwargs: Any) -> Any:
+        states.append(call.noise.get_state().clone())
+        return real(self, call, *args, **kwargs)
 
-    monkeypatch.setattr(AccompanimentPipeline, "_sample", spy)
+    monkeypatch.setattr(AccompanimentPipeline, "sample", spy)
     pipeline = AccompanimentPipeline.from_pretrained(bundle)
     assert pipeline.model.bridge is not None
     context, reference = tone(1.0, 220.0), tone(0.8, 330.0)
