@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,14 +48,31 @@ def test_prepare_writes_shards_that_train_reads(data: Path, codec, tmp_path: Pat
     assert bool((~cond.keep_context).any())
     assert cond.context[~cond.keep_context].abs().max() == 0
     assert all(p["target"] not in p["context"] for p in dataset.pairs)
-    # The target latents are the codec's encoding of the target window.
+    # The target latents are the codec's encoding of the target window, at the pair's
+    # level (the gain that brought its context to the preparation's loudness).
     pair = dataset.pairs[0]
     from openriff.pipeline.data.layout import load_stems, read_generic
 
     song = next(s for s in read_generic(data)[0] if s.name == pair["song"])
     wave = load_stems(song)[pair["target"]][pair["start"] : pair["start"] + pair["length"]]
-    expected = codec.encode(torch.from_numpy(wave)[None, None])
+    gain = np.float32(10 ** (pair["gain_db"] / 20))
+    assert pair["gain_db"] != 0.0
+    expected = codec.encode(torch.from_numpy(wave * gain)[None, None])
     torch.testing.assert_close(target[0:1], expected)
+
+
+def test_prepare_without_levels_keeps_the_songs_levels(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.34, seed=1, context_lufs=None)
+    prepare(config, codec, tmp_path / "prep", show_progress=False)
+    dataset = ShardDataset(tmp_path / "prep" / "train")
+    target, _ = dataset.batch(torch.arange(len(dataset)))
+    pair = dataset.pairs[0]
+    from openriff.pipeline.data.layout import load_stems, read_generic
+
+    song = next(s for s in read_generic(data)[0] if s.name == pair["song"])
+    wave = load_stems(song)[pair["target"]][pair["start"] : pair["start"] + pair["length"]]
+    assert pair["gain_db"] == 0.0
+    torch.testing.assert_close(target[0:1], codec.encode(torch.from_numpy(wave)[None, None]))
 
 
 def test_prepare_resumes_after_a_crash(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

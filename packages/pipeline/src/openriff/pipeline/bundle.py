@@ -33,6 +33,7 @@ from openriff.latent_diffusion.files import atomic_directory, read_json_object
 from openriff.latent_diffusion.samplers import Denoiser
 from openriff.pipeline.codecs import load_codec
 from openriff.pipeline.generation.options import check_recommendation
+from openriff.pipeline.levels import Levels
 
 if TYPE_CHECKING:
     from openriff.clap_bridge.bridge import ClapBridge
@@ -64,6 +65,7 @@ def write_bundle(
     clap_architecture: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     sampling: dict[str, Any] | None = None,
+    levels: Levels | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Assemble a bundle folder.
@@ -81,6 +83,8 @@ def write_bundle(
         sampling: recommended sampling settings (keys from
             :data:`~openriff.pipeline.generation.options.RECOMMENDABLE`), used when a
             caller gives none; None recommends nothing.
+        levels: the levels its training data had (:class:`~openriff.pipeline.levels.
+            Levels`), or None (contexts kept their own levels).
         overwrite: replace an existing bundle.
     """
     out = Path(target)
@@ -111,6 +115,8 @@ def write_bundle(
             "provenance": provenance or {},
             "sampling": dict(sampling or {}),
         }
+        if levels is not None:
+            info["levels"] = levels.to_info()
         (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
     return out
 
@@ -214,6 +220,10 @@ def read_bundle_info(path: Path) -> dict[str, Any]:
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ValueError(f"{path}: {key!r} must be {names}, got {value!r}")
     check_recommendation(info.get("sampling") or {}, f"{path}: 'sampling'")
+    try:
+        Levels.from_info(info)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     codec = info["codec"]
     sources = [key for key in ("path", "music2latent", "preset") if codec.get(key)]
     if not sources or not all(isinstance(codec[key], str) for key in sources):

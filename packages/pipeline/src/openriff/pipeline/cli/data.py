@@ -66,7 +66,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         args.data, codec.hop_length, layout=args.layout, window_latents=args.window_latents,
         hop_seconds=args.hop_seconds, reference_seconds=args.reference_seconds,
         targets=args.target, validation=args.validation, seed=args.seed,
-        context_chroma=args.context_chroma,
+        context_chroma=args.context_chroma, context_lufs=args.context_lufs,
+        level_augment_db=args.level_augment_db,
     )  # fmt: skip
     clap = None
     if args.clap is not None:
@@ -84,6 +85,36 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     return 0
+
+
+def cmd_data_levels(args: argparse.Namespace) -> int:
+    """Print (and optionally write) the loudness of a data set's pairs (``data levels``)."""
+    import json
+
+    from openriff.pipeline.data.pairs import PairConfig
+    from openriff.pipeline.data.survey import survey_levels
+
+    if args.songs is not None and args.songs < 1:
+        raise ValueError(f"--songs must be >= 1, got {args.songs}")
+    pairs = PairConfig(
+        window=round(args.window_latents * 4096), hop=int(args.hop_seconds * 48_000),
+        targets=tuple(args.target),
+    )  # fmt: skip
+    survey = survey_levels(args.data, pairs, layout=args.layout, seed=args.seed, songs=args.songs)
+    summary = survey.summary()
+    print(json.dumps(summary, indent=1))
+    if args.json is not None:
+        from openriff.pipeline.audio_io import check_outputs, write_together
+
+        check_outputs([args.json], args.overwrite)
+        text = json.dumps(summary, indent=1) + "\n"
+        write_together({args.json: lambda tmp: Path(tmp).write_text(text)})
+    return 0
+
+
+def _lufs(text: str) -> float | None:
+    """``--context-lufs``: a loudness in LUFS, or ``none``."""
+    return None if text.lower() == "none" else float(text)
 
 
 def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,6 +137,18 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
     p.set_defaults(func=cmd_data_codec_audio)
+
+    p = data.add_parser("levels", help="loudness of the pairs a data set gives (LUFS)")
+    p.add_argument("--data", type=Path, required=True, help="data set root")
+    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    p.add_argument("--target", action="append", default=[], help="target instrument (repeat)")
+    p.add_argument("--window-latents", type=int, default=120, help="window in 4096-sample frames")
+    p.add_argument("--hop-seconds", type=float, default=3.0)
+    p.add_argument("--songs", type=int, default=None, help="only the first N songs")
+    p.add_argument("--seed", type=int, default=0, help="preparation's seed (the same pairs)")
+    p.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_data_levels)
 
     p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
     p.add_argument("--data", type=Path, required=True, help="data set root")
@@ -131,6 +174,14 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--context-chroma", action="store_true",
         help="append a 12-bin chromagram of the context to its latents (for codecs whose "
         "latents keep little of the harmony; bundles built on it append it when generating)",
+    )  # fmt: skip
+    p.add_argument(
+        "--context-lufs", type=_lufs, default=-14.0,
+        help="bring contexts to this loudness (LUFS; 'none': keep the songs' levels)",
+    )  # fmt: skip
+    p.add_argument(
+        "--level-augment-db", type=float, default=6.0,
+        help="draw each pair's level within +/- this many dB of --context-lufs",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from openriff.pipeline.data.layout import Song, StemFile
+from openriff.pipeline.levels import gain_to, loudness
 
 SAMPLE_RATE = 48_000
 
@@ -69,6 +70,8 @@ class Pair:
     reference_start: int | None
     instrument: str
     tags: tuple[str, ...]
+    gain_db: float = 0.0  # applied to context and target alike (levels, at preparation)
+    stem_to_context_db: float | None = None  # target loudness minus context loudness
 
 
 def _audible(wave: NDArray[np.float32], threshold_db: float) -> bool:
@@ -153,16 +156,52 @@ def _reference_start(
 def render_pair(
     pair: Pair, waves: dict[str, NDArray[np.float32]], reference: int
 ) -> tuple[NDArray[np.float32] | None, NDArray[np.float32], NDArray[np.float32] | None]:
-    """``(context mix or None, target, reference segment or None)`` audio of a pair."""
+    """``(context mix or None, target, reference segment or None)`` audio of a pair.
+
+    The context and the target carry the pair's ``gain_db``; the reference does not (CLAP
+    embeddings are unit-norm).
+    """
     window = slice(pair.start, pair.start + pair.length)
-    target = waves[pair.target][window]
+    gain = np.float32(10 ** (pair.gain_db / 20))
+    target = waves[pair.target][window] * gain if pair.gain_db else waves[pair.target][window]
     context = None
     if pair.context:
         context = np.sum([waves[name][window] for name in pair.context], axis=0).astype(np.float32)
+        if pair.gain_db:
+            context = context * gain
     segment = None
     if pair.reference_start is not None:
         segment = waves[pair.target][pair.reference_start : pair.reference_start + reference]
     return context, target, segment
+
+
+def level_pair(
+    pair: Pair,
+    waves: dict[str, NDArray[np.float32]],
+    context_lufs: float,
+    augment_db: float,
+    rng: np.random.Generator,
+) -> Pair:
+    """``pair`` with its level: the gain that brings its context to ``context_lufs``.
+
+    The gain is drawn within +/- ``augment_db`` of that (level augmentation); the pair also
+    records its target's loudness relative to its context. A pair without a context is
+    levelled as if the mix of all the other stems were its context, so its target sits
+    where it would beside one.
+    """
+    window = slice(pair.start, pair.start + pair.length)
+    names = pair.context or tuple(n for n in waves if n != pair.target)
+    gain = 0.0
+    if names:
+        mix = np.sum([waves[name][window] for name in names], axis=0)
+        gain = gain_to(mix, context_lufs)
+    gain += float(rng.uniform(-augment_db, augment_db)) if augment_db > 0 else 0.0
+    ratio = None
+    if pair.context:
+        context = np.sum([waves[name][window] for name in pair.context], axis=0)
+        ratio = loudness(waves[pair.target][window]) - loudness(context)
+        ratio = round(ratio, 3) if np.isfinite(ratio) else None
+    return replace(pair, gain_db=round(gain, 3), stem_to_context_db=ratio)
 
 
 def split_songs(

@@ -36,7 +36,14 @@ from tqdm import tqdm
 from openriff.pipeline.chroma import append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder, LatentCodec
 from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems
-from openriff.pipeline.data.pairs import Pair, PairConfig, render_pair, sample_pairs, split_songs
+from openriff.pipeline.data.pairs import (
+    Pair,
+    PairConfig,
+    level_pair,
+    render_pair,
+    sample_pairs,
+    split_songs,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,11 @@ class PrepareConfig:
         context_chroma: append the context's chromagram to its latents
             (:func:`openriff.pipeline.chroma.context_chroma`); bundles trained on such
             shards append it when they generate.
+        context_lufs: contexts are brought to this integrated loudness (LUFS), targets
+            by the same gain (:func:`openriff.pipeline.data.pairs.level_pair`); None
+            keeps the songs' own levels. Generation brings contexts to it too.
+        level_augment_db: each pair's gain is drawn within +/- this many dB around the one
+            that reaches ``context_lufs`` (level augmentation).
     """
 
     data: str
@@ -62,10 +74,16 @@ class PrepareConfig:
     seed: int = 0
     batch_size: int = 8
     context_chroma: bool = False
+    context_lufs: float | None = -14.0
+    level_augment_db: float = 6.0
 
     def __post_init__(self) -> None:
         if self.layout not in READERS:
             raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
+        if self.context_lufs is not None and not -60.0 <= self.context_lufs <= 0.0:
+            raise ValueError(f"context_lufs must be in [-60, 0] LUFS, got {self.context_lufs}")
+        if not 0.0 <= self.level_augment_db <= 20.0:
+            raise ValueError(f"level_augment_db must be in [0, 20], got {self.level_augment_db}")
 
 
 def prepare_config(
@@ -80,6 +98,8 @@ def prepare_config(
     validation: float = 0.1,
     seed: int = 0,
     context_chroma: bool = False,
+    context_lufs: float | None = -14.0,
+    level_augment_db: float = 6.0,
 ) -> PrepareConfig:
     """The :class:`PrepareConfig` of ``openriff prepare``'s settings.
 
@@ -94,7 +114,8 @@ def prepare_config(
     )
     return PrepareConfig(
         data=str(data), layout=layout, pairs=pairs, validation=validation, seed=seed,
-        context_chroma=context_chroma,
+        context_chroma=context_chroma, context_lufs=context_lufs,
+        level_augment_db=level_augment_db,
     )  # fmt: skip
 
 
@@ -104,8 +125,10 @@ def song_id(song: Song) -> str:
     return f"{safe}-{hashlib.sha256(song.name.encode()).hexdigest()[:10]}"
 
 
-def _song_rng(seed: int, song: Song) -> np.random.Generator:
-    digest = hashlib.sha256(f"{seed}:{song.name}".encode()).digest()
+def song_rng(seed: int, song: Song, purpose: str = "") -> np.random.Generator:
+    """The randomness of one song's pairs (or of one ``purpose`` for them), from ``seed``."""
+    key = f"{seed}:{song.name}" + (f":{purpose}" if purpose else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
@@ -195,8 +218,10 @@ def prepare(
     record = root / "prepare.json"
     if record.is_file():
         previous = json.loads(record.read_text())
-        # Folders prepared before the setting existed were prepared without it.
-        previous.get("config", {}).setdefault("context_chroma", False)
+        # Folders prepared before a setting existed were prepared without it.
+        before = {"context_chroma": False, "context_lufs": None, "level_augment_db": 0.0}
+        for key, value in before.items():
+            previous.get("config", {}).setdefault(key, value)
         if previous != settings:
             raise ValueError(
                 f"{root} was prepared with other settings ({record}); use a new folder"
@@ -215,7 +240,11 @@ def prepare(
         if shard.is_file():
             continue
         waves = load_stems(song, report)
-        pairs = sample_pairs(song, waves, config.pairs, _song_rng(config.seed, song))
+        pairs = sample_pairs(song, waves, config.pairs, song_rng(config.seed, song))
+        if config.context_lufs is not None:
+            rng = song_rng(config.seed, song, "levels")
+            pairs = [level_pair(p, waves, config.context_lufs, config.level_augment_db, rng)
+                     for p in pairs]  # fmt: skip
         if not pairs:
             report.skipped.append(f"{song.folder}: no window with an audible non-vocal stem")
             continue

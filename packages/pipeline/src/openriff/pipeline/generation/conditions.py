@@ -18,6 +18,7 @@ from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder
+from openriff.pipeline.levels import Levels, db_to_gain, gain_to
 
 
 class Conditioner:
@@ -37,6 +38,8 @@ class Conditioner:
         self.window = max(1, round(window / model.codec.hop_length))  # latent frames
         # Trained on contexts with their chromagram appended: append it here too.
         self.context_chroma = bool(prepared.get("context_chroma", False))
+        # The loudness its contexts were trained at; None: contexts keep their level.
+        self.levels = Levels.from_info(model.info)
 
     @property
     def hop(self) -> float:
@@ -67,9 +70,13 @@ class Conditioner:
     def encode_context(self, wave: Tensor) -> Tensor:
         """``[C, S]`` context -> the denoiser's context ``[1, Dc, T]``.
 
-        Its latents, then, for a bundle prepared with ``context_chroma``, its chromagram
+        The context is first brought to the loudness the bundle's contexts were trained
+        at (:attr:`levels`), so a quiet or loud recording is heard as in training. Its
+        latents, then, for a bundle prepared with ``context_chroma``, its chromagram
         (:func:`openriff.pipeline.chroma.context_chroma`): ``Dc = D + 12``.
         """
+        if self.levels is not None:
+            wave = wave * db_to_gain(gain_to(wave.numpy(), self.levels.context_lufs))
         latents = self.encode(wave)
         if not self.context_chroma:
             return latents
@@ -104,10 +111,16 @@ class Conditioner:
     def style(
         self, reference: AudioInput | None, strength: float, sample_rate: int
     ) -> Tensor | None:
-        """Latents ``[1, D, T]`` of a style reference (None when there is none or strength 0)."""
+        """Latents ``[1, D, T]`` of a style reference (None when there is none or strength 0).
+
+        The reference is brought to the loudness of a stem in training (:attr:`levels`).
+        """
         if reference is None or strength == 0:
             return None
-        return self.encode(load_input(reference, "style reference", sample_rate))
+        wave = load_input(reference, "style reference", sample_rate)
+        if self.levels is not None:
+            wave = wave * db_to_gain(gain_to(wave.numpy(), self.levels.stem_lufs))
+        return self.encode(wave)
 
     def _clap_encoder(self) -> ClapEmbedder:
         if self._clap is None:

@@ -17,6 +17,7 @@ reads its inputs, then asks :class:`Engine` to
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ from openriff.pipeline.generation.options import (
     derived_seed,
     resolve,
 )
+from openriff.pipeline.levels import SILENCE_LUFS, fit_output, loudness, scale_within_peak
 from openriff.pipeline.limits import seconds_to_samples
 
 Self = TypeVar("Self", bound="Engine")
@@ -314,16 +316,58 @@ class Engine(Conditioner):
         options["use_bridge"] = call.options.use_bridge and self.model.bridge is not None
         return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
 
+    def output_lufs(self, context: NDArray[np.float32] | None) -> float | None:
+        """The loudness (LUFS) a stem should have, or None for a bundle without levels.
+
+        The context's loudness plus the bundle's stem-to-context ratio; without a
+        (non-silent) context, the loudness of a stem in training.
+        """
+        if self.levels is None:
+            return None
+        level = -math.inf if context is None else loudness(context)
+        if math.isfinite(level) and level > SILENCE_LUFS:
+            return level + self.levels.stem_to_context_db
+        return self.levels.stem_lufs
+
+    def level(
+        self, audio: NDArray[np.float32], target: float | None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Stems ``[N, C, S]`` at ``target`` LUFS (None: as generated), never clipping.
+
+        No stem peaks above :data:`~openriff.pipeline.levels.OUTPUT_PEAK`; the dict says
+        what was done, for the settings.
+        """
+        if target is None:
+            pairs = [scale_within_peak(stem, 0.0) for stem in audio]
+            out = np.stack([stem for stem, _ in pairs]) if pairs else audio
+            stems = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
+                     for _, gain in pairs]  # fmt: skip
+            return out, {"target_lufs": None, "stems": stems}
+        out, stems = fit_output(audio, target)
+        return out, {"target_lufs": round(target, 3), "stems": stems}
+
     def result(
-        self, sampled: Sampled, audio: Tensor, heard: Tensor | None, mode: str, **facts: Any
+        self,
+        sampled: Sampled,
+        audio: Tensor,
+        heard: Tensor | None,
+        mode: str,
+        *,
+        keep_level: bool = False,
+        **facts: Any,
     ) -> Generation:
         """The :class:`Generation` of one sampling: audio, settings, latents, context.
 
         ``heard`` is the context's audio ``[C, S]`` (cropped to the output here), or None.
+        The stems are set to :meth:`output_lufs` of the context (``keep_level``: left at
+        the level of the stem they edit), and never peak above the output ceiling; the
+        settings say how (``"level"``).
         """
-        settings = self.settings(sampled.call, mode, **facts)
         context = None if heard is None else _numpy(heard[..., : audio.shape[-1]])
-        return Generation(_numpy(audio), SAMPLE_RATE, settings, sampled.stacked(), None, context)
+        target = None if keep_level else self.output_lufs(context)
+        stems, level = self.level(_numpy(audio), target)
+        settings = self.settings(sampled.call, mode, **facts, level=level)
+        return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context)
 
 
 def _progress(total: int) -> Any:

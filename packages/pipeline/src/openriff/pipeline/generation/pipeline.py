@@ -164,8 +164,8 @@ class AccompanimentPipeline(Engine):
         sampled = self.sample(call, frames, latents, embedding, known=known, mask=~inside)
         audio = self.decode(sampled.channels, total, call.seed)[..., shift : shift + length]
         return self.result(
-            sampled, audio, heard, "inpaint", stem=describe(stem), start=start, end=end,
-            prompt=prompt, reference=describe(reference), context=describe(context),
+            sampled, audio, heard, "inpaint", keep_level=True, stem=describe(stem), start=start,
+            end=end, prompt=prompt, reference=describe(reference), context=describe(context),
             duration=length / SAMPLE_RATE, regenerated_frames=int(inside.sum()), frames=frames,
         )  # fmt: skip
 
@@ -205,9 +205,9 @@ class AccompanimentPipeline(Engine):
         sampled = self.sample(call, frames, latents, embedding, init=init, strength=strength)
         audio = self.decode(sampled.channels, length, call.seed)
         return self.result(
-            sampled, audio, heard, "vary", stem=describe(stem), strength=strength, prompt=prompt,
-            reference=describe(reference), context=describe(context),
-            duration=length / SAMPLE_RATE,
+            sampled, audio, heard, "vary", keep_level=True, stem=describe(stem),
+            strength=strength, prompt=prompt, reference=describe(reference),
+            context=describe(context), duration=length / SAMPLE_RATE,
         )  # fmt: skip
 
 

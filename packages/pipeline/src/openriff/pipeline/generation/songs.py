@@ -68,12 +68,12 @@ def interpolate(
         sampled = self.sample(call, self.frames(length), latents, slerp(a, b, t).to(self.device))
         codes.append(sampled.stacked())
         stems.append(self.decode(sampled.channels, length, call.seed).cpu().numpy())
+    context_audio = None if heard is None else heard.numpy()
+    audio, level = self.level(np.concatenate(stems), self.output_lufs(context_audio))
     settings = self.settings(
         call, "interpolate", start=describe(start), end=describe(end), t=weights,
-        context=describe(context), duration=length / SAMPLE_RATE,
+        context=describe(context), duration=length / SAMPLE_RATE, level=level,
     )  # fmt: skip
-    audio = np.concatenate(stems).astype(np.float32)
-    context_audio = None if heard is None else heard.numpy()
     return Generation(audio, SAMPLE_RATE, settings, np.concatenate(codes), None, context_audio)
 
 
@@ -122,20 +122,23 @@ def song(
     check_request(length, len(parts), f"song of {len(parts)} parts")
     running = first[0] if first else None
     stems: list[NDArray[np.float32]] = []
-    codes = []
+    codes, levels = [], []
     for part in parts:
         latents = None if running is None else self.encode_context(torch.from_numpy(running))
         embedding = self.embed(part, use_bridge=call.options.use_bridge, generator=call.bridge,
                                sample_rate=sample_rate)  # fmt: skip
         sampled = self.sample(call, self.frames(length), latents, embedding)
         codes.append(sampled.stacked())
-        stem = self.decode(sampled.channels, length, call.seed)[0].cpu().numpy()
-        stems.append(stem.astype(np.float32))
+        decoded = self.decode(sampled.channels, length, call.seed).cpu().numpy()
+        leveled, level = self.level(decoded.astype(np.float32), self.output_lufs(running))
+        levels.append(level)
+        stem = leveled[0]  # set against the music so far
+        stems.append(stem)
         running = stem if running is None else _sum(running, stem)
     song_mix, gain = mix([*first, *stems])
     settings = self.settings(
         call, "song", parts=[describe(p) for p in parts], context=describe(context),
-        duration=length / SAMPLE_RATE, mix_gain=gain,
+        duration=length / SAMPLE_RATE, mix_gain=gain, level=levels,
     )  # fmt: skip
     width = max(s.shape[0] for s in stems)
     audio = np.stack([match_channels(s, width) for s in stems])

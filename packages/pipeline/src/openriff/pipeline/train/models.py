@@ -17,12 +17,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from openriff.latent_diffusion.checkpoint import ModelConfig
 from openriff.latent_diffusion.config import from_dict
 from openriff.latent_diffusion.train import TrainConfig, train
 from openriff.pipeline.bundle import add_bridge, write_bundle
 from openriff.pipeline.contracts import ClapEmbedder
 from openriff.pipeline.data.shards import ShardDataset
+from openriff.pipeline.levels import Levels
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -91,6 +94,7 @@ def train_ldm(
     final = train(config, data, out, device=device, show_progress=show_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         prepared_info = json.loads((Path(prepared) / "prepare.json").read_text())
+        levels = training_levels(prepared_info.get("config", {}), data.pairs)
         codec = prepared_info.get("codec") or {"preset": "diffariff-tiny"}
         write_bundle(
             Path(out) / "bundle",
@@ -103,9 +107,25 @@ def train_ldm(
                 "train": json.loads((Path(out) / "train.json").read_text()),
                 "model_preset": preset,
             },
+            levels=levels,
             overwrite=True,
         )
     return final
+
+
+def training_levels(config: dict[str, Any], pairs: list[dict[str, Any]]) -> Levels | None:
+    """The levels a bundle records (None when contexts kept their levels).
+
+    The preparation's context loudness and the median stem-to-context ratio of the
+    training pairs.
+    """
+    target = config.get("context_lufs")
+    if target is None:
+        return None
+    ratios = [p["stem_to_context_db"] for p in pairs if p.get("stem_to_context_db") is not None]
+    ratio = float(np.median(ratios)) if ratios else 0.0
+    augment = float(config.get("level_augment_db", 0.0))
+    return Levels(float(target), round(ratio, 3), augment, "prepare")
 
 
 def bridge_pairs(
