@@ -164,3 +164,25 @@ def test_written_files_never_clip(bundle: Path, tmp_path: Path) -> None:
 def settings_ratio(bundle: Path) -> float:
     info = json.loads((bundle / "bundle.json").read_text())
     return float(info["levels"]["stem_to_context_db"])
+
+
+def test_data_levels_surveys_a_data_set(tmp_path: Path) -> None:
+    from helpers import synth_songs
+
+    from openriff.pipeline.data.pairs import PairConfig as Pairs
+    from openriff.pipeline.data.survey import survey_levels
+
+    songs = synth_songs(tmp_path / "songs", 2)
+    report = tmp_path / "levels.json"
+    argv = ["data", "levels", "--data", str(songs), "--target", "bass", "--window-latents",
+            "16", "--hop-seconds", "1", "--json", str(report)]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(report.read_text())
+    survey = survey_levels(songs, Pairs(window=16 * 4096, hop=RATE, targets=("bass",)))
+    assert summary["songs"] == 2
+    assert summary["pairs"] == len(survey.target_lufs) > 0
+    assert summary["stem_to_context_db"]["median"] == pytest.approx(
+        float(np.median(survey.stem_to_context_db)), abs=0.01
+    )
+    assert main([*argv[:-2], "--songs", "0"]) == 2  # refused in one line
+    assert main(argv) == 2  # the report exists: refused without --overwrite
