@@ -176,9 +176,8 @@ def locked_phases(
         * torch.pi
         * torch.rand(flat.shape, generator=generator, device=magnitudes.device, dtype=torch.float64)
     )
-    previous: list[tuple[Tensor, Tensor]] = [(k[:0], k[:0])] * flat.shape[0]
     for row in range(flat.shape[0]):
-        prev_bins, prev_phase = previous[row]
+        prev_bins, prev_phase = k[:0], k[:0]  # the previous frame's peaks and phases
         for t in range(frames):
             m = flat[row, :, t]
             top = float(m.max())
@@ -200,9 +199,9 @@ def locked_phases(
                 nearest = (prev_bins[None, :] - (peaks + delta)[:, None]).abs().argmin(1)
                 base = prev_phase[nearest]
                 near = (prev_bins[nearest] - (peaks + delta)).abs() < 2.0
-                phase = torch.where(near, base + omega * config.hop_length, omega * 0.0)
+                phase = torch.where(near, base + omega * config.hop_length, 0.0)
             else:
-                phase = omega * 0.0
+                phase = torch.zeros_like(omega)
             # Regions: each bin goes with the peak it is nearest to.
             owner = (k[:, None] - peaks[None, :].double()).abs().argmin(1)
             region = phase[owner] - lobe + lobe[peaks][owner]

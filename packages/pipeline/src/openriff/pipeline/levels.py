@@ -129,7 +129,7 @@ class Levels:
 
 def fit_output(
     stems: NDArray[np.float32], target_lufs: float, sample_rate: int = SAMPLE_RATE
-) -> tuple[NDArray[np.float32], list[dict[str, float]]]:
+) -> tuple[NDArray[np.float32], list[dict[str, float | None]]]:
     """Stems ``[N, C, S]`` at ``target_lufs`` each, none peaking above :data:`OUTPUT_PEAK`.
 
     Returns:
@@ -142,13 +142,12 @@ def fit_output(
     for i, stem in enumerate(stems):
         level = loudness(stem, sample_rate)
         gain = 0.0 if not math.isfinite(level) else min(target_lufs - level, MAX_GAIN_DB)
-        peak = float(np.max(np.abs(stem), initial=0.0)) * db_to_gain(gain)
-        limited = 20 * math.log10(OUTPUT_PEAK * _MARGIN / peak) if peak > OUTPUT_PEAK else 0.0
-        out[i] = stem * db_to_gain(gain + limited)
+        out[i], applied = scale_within_peak(stem, gain)
         report.append({
-            "gain_db": round(gain + limited, 3),
-            "lufs": round(loudness(out[i], sample_rate), 3),
-            "peak_limited_db": round(limited, 3),
+            "gain_db": round(applied, 3),
+            # Loudness scales with the gain; silence has none (None in JSON, not -inf).
+            "lufs": round(level + applied, 3) if math.isfinite(level) else None,
+            "peak_limited_db": round(applied - gain, 3),
         })  # fmt: skip
     return out, report
 

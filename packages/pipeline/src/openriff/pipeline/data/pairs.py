@@ -191,15 +191,12 @@ def level_pair(
     """
     window = slice(pair.start, pair.start + pair.length)
     names = pair.context or tuple(n for n in waves if n != pair.target)
-    gain = 0.0
-    if names:
-        mix = np.sum([waves[name][window] for name in names], axis=0)
-        gain = gain_to(mix, context_lufs)
+    mix = np.sum([waves[name][window] for name in names], axis=0) if names else None
+    gain = 0.0 if mix is None else gain_to(mix, context_lufs)
     gain += float(rng.uniform(-augment_db, augment_db)) if augment_db > 0 else 0.0
     ratio = None
-    if pair.context:
-        context = np.sum([waves[name][window] for name in pair.context], axis=0)
-        ratio = loudness(waves[pair.target][window]) - loudness(context)
+    if pair.context and mix is not None:  # the mix is the context itself here
+        ratio = loudness(waves[pair.target][window]) - loudness(mix)
         ratio = round(ratio, 3) if np.isfinite(ratio) else None
     return replace(pair, gain_db=round(gain, 3), stem_to_context_db=ratio)
 

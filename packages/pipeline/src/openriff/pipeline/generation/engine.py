@@ -340,9 +340,9 @@ class Engine(Conditioner):
         if target is None:
             pairs = [scale_within_peak(stem, 0.0) for stem in audio]
             out = np.stack([stem for stem, _ in pairs]) if pairs else audio
-            stems = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
-                     for _, gain in pairs]  # fmt: skip
-            return out, {"target_lufs": None, "stems": stems}
+            kept = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
+                    for _, gain in pairs]  # fmt: skip
+            return out, {"target_lufs": None, "stems": kept}
         out, stems = fit_output(audio, target)
         return out, {"target_lufs": round(target, 3), "stems": stems}
 

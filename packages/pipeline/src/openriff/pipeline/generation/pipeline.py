@@ -48,13 +48,8 @@ class AccompanimentPipeline(Engine):
     Every method takes the :class:`~openriff.pipeline.generation.options.Sampling` options
     as keywords (``steps``, ``sampler``, ``cfg_context``, ``seed``, ...); one left out, or
     a recommendable one given as None, takes the bundle's recommendation, else the default.
-
-    Args:
-        model: a loaded bundle.
-        device: where to run.
-        dtype: dtype of the denoiser's inputs.
-        progress: show a progress bar (tqdm, on stderr) while sampling.
-        root: the bundle's folder, if it came from one (for :meth:`fingerprint`).
+    Construction (and :meth:`from_pretrained`) is :class:`~openriff.pipeline.generation.
+    engine.Engine`'s.
     """
 
     loop = loop
