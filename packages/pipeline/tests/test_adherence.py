@@ -123,12 +123,15 @@ def test_evaluate_synthetic_on_a_tiny_bundle(bundle: Path, tmp_path: Path, capsy
     report = evaluate_synthetic(pipeline, config)
     assert len(report["songs"]) == 2
     summary = report["summary"]
-    for metric in ("harmonic_fit", "rhythmic_fit"):
+    # Against the known chords and grid, the true stem stands far above another song's.
+    for metric in ("chord_fit", "grid_fit"):
         assert summary[metric]["true"]["mean"] > summary[metric]["other"]["mean"] + 0.3
+    for metric in ("harmonic_fit", "rhythmic_fit", "chord_fit", "grid_fit"):
         for source in ("generated", "codec"):
             values = [row[source][metric] for row in report["songs"]]
             assert all(np.isnan(v) or 0.0 <= v <= 1.0 for v in values)
-    assert 0.0 <= report["apa"] <= 1.0
+    assert set(report["apa"]) == {"generated", "codec", "random"}
+    assert all(0.0 <= v <= 1.0 for v in report["apa"].values())
     assert "codec round trip" in format_report(report)
     # Settings left out are reported as used: the tiny bundle recommends none.
     assert (report["config"]["cfg_context"], report["config"]["sampler"]) == (1.25, "heun")
@@ -142,7 +145,7 @@ def test_evaluate_synthetic_on_a_tiny_bundle(bundle: Path, tmp_path: Path, capsy
     args = ["evaluate", "synthetic", "--bundle", str(bundle), "--songs", "2", "--bars", "2"]
     assert main([*args, "--steps", "2", "--quiet", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| harmonic fit |" in printed
-    assert "| rhythmic fit |" in printed
+    assert "| harmonic fit (context chroma) |" in printed
+    assert "| rhythmic fit (song.json tempo grid) |" in printed
     assert json.loads(out.read_text())["summary"] == json.loads(json.dumps(summary))
     assert main([*args, "--steps", "2", "--quiet", "--json", str(out)]) == 2  # exists

@@ -68,7 +68,46 @@ def test_fit_output_sets_levels_and_never_clips() -> None:
         assert row["peak_limited_db"] == 0.0
     loud, report = fit_output(stems, 0.0)  # a sine at 0 LUFS would peak at +3 dBFS
     assert np.abs(loud).max() <= OUTPUT_PEAK
-    assert all(row["peak_limited_db"] < -2.9 for row in report)
+    # Limiting a steady sine only turns it down: it is limited by what it exceeds the
+    # ceiling by (4.8 dB at 110 Hz), and comes out that far below the target, saying so.
+    for stem, row in zip(loud, report, strict=True):
+        assert row["limited_db"] == pytest.approx(4.78, abs=0.05)
+        assert row["peak_limited_db"] == pytest.approx(-4.78, abs=0.05)
+        assert loudness(stem) == pytest.approx(-4.78, abs=0.05) == row["lufs"]
+
+
+def plucked_bass(seconds: float) -> np.ndarray:
+    """Bass notes with sharp attacks (crest factor ~ 15 dB), two a second."""
+    t = np.arange(round(0.5 * RATE)) / RATE
+    note = np.exp(-6 * t) * (np.sin(2 * np.pi * 55 * t) + 0.6 * np.sin(2 * np.pi * 110 * t))
+    note[:200] += np.hanning(400)[:200] * 2.0  # a click on the attack: the peaks
+    return np.tile(note, round(seconds * 2)).astype(np.float32)[None] * 0.1
+
+
+def test_limited_stems_reach_their_loudness_without_a_clipped_sample() -> None:
+    from openriff.pipeline.evaluation.measures import clipped_samples
+    from openriff.pipeline.levels import MAX_LIMIT_DB, limit
+
+    bass = plucked_bass(4.0)
+    for target, limited in ((-30.0, 0.0), (-20.0, 3.9), (-16.0, 9.5), (-8.0, MAX_LIMIT_DB)):
+        out, (row,) = fit_output(bass[None], target)
+        assert np.abs(out).max() <= OUTPUT_PEAK
+        assert clipped_samples(out[0]) == 0  # no sample over, no flat top
+        assert row["limited_db"] == pytest.approx(limited, abs=0.2)
+        assert row["lufs"] == pytest.approx(loudness(out[0]), abs=1e-3)
+        if limited < MAX_LIMIT_DB:  # raised again by what limiting took: on target
+            assert row["lufs"] == pytest.approx(target, abs=0.1)
+            assert row["peak_limited_db"] == 0.0
+        else:  # the limiter's range ends: quieter than the target, and said
+            assert row["peak_limited_db"] == pytest.approx(row["lufs"] - target, abs=1e-3)
+            assert row["peak_limited_db"] < -5.0
+    # The limiter alone: below the ceiling it is the identity, above it never exceeds it.
+    quiet = 0.5 * bass
+    np.testing.assert_array_equal(limit(quiet, 1.0)[0], quiet)
+    assert limit(quiet, 1.0)[1] == 0.0
+    hot, reduction = limit(8 * bass, 0.9)
+    assert np.abs(hot).max() <= 0.9
+    assert reduction == pytest.approx(20 * math.log10(8 * np.abs(bass).max() / 0.9), abs=0.01)
 
 
 def test_pairs_are_levelled_to_the_preparation_loudness() -> None:

@@ -11,8 +11,15 @@ the stem-to-context loudness ratio of its training data. So:
   is not blown up) and left at 0 for silence;
 * :class:`Levels` is what a bundle records (``bundle.json`` ``"levels"``): the context
   loudness it was trained at and the median stem-to-context ratio of its training pairs;
-* :func:`fit_output` sets generated stems to ``context loudness + ratio`` and scales down
-  any stem that would peak above :data:`OUTPUT_PEAK`, saying so: no written file clips.
+* :func:`fit_output` sets generated stems to ``context loudness + ratio``; where that
+  would peak above :data:`OUTPUT_PEAK`, :func:`limit` (a look-ahead peak limiter) takes
+  the peaks down by up to :data:`MAX_LIMIT_DB` and any further excess is scaled away, and
+  the settings say how much of each: no written file clips, and a bass whose crest factor
+  is high still reaches the loudness that fits its context.
+
+The limiter is ours, not a library's: pedalboard's (JUCE's) is GPL-3.0 and ends in a hard
+clipper; this one is a minimum filter and a moving average over the gain a sample needs,
+which provably never lets a sample over the ceiling (see :func:`limit`).
 """
 
 from __future__ import annotations
@@ -35,6 +42,11 @@ OUTPUT_PEAK = 10 ** (-0.1 / 20)
 MAX_GAIN_DB = 40.0
 # Scaled peaks aim this far below the ceiling, so float32 rounding stays under it.
 _MARGIN = 1.0 - 1e-5
+# The most gain reduction the limiter applies to a stem's peaks; beyond it, limiting would
+# pump audibly, so the stem is scaled down instead (and comes out quieter than fits).
+MAX_LIMIT_DB = 12.0
+LOOKAHEAD_SECONDS = 0.005
+HOLD_SECONDS = 0.05
 # A context quieter than this is silence: generation leaves it as it is.
 SILENCE_LUFS = -70.0
 
@@ -127,27 +139,87 @@ class Levels:
         return self.context_lufs + self.stem_to_context_db
 
 
+def limit(
+    wave: NDArray[np.float32],
+    ceiling: float,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    lookahead: float = LOOKAHEAD_SECONDS,
+    hold: float = HOLD_SECONDS,
+) -> tuple[NDArray[np.float32], float]:
+    """``[C, S]`` audio with its peaks brought down to ``ceiling``, and the most reduction (dB).
+
+    The gain each sample needs (``min(1, ceiling / |x|)``, linked across channels) is
+    min-filtered over ``2 * lookahead + 2 * hold`` and then averaged over ``lookahead``:
+    every gain in the average is at most the need of the sample it is applied to (the
+    minimum filter spans the average's whole window around it), so no sample exceeds the
+    ceiling, and the gain falls smoothly over ``lookahead`` before a peak and stays down
+    ``hold`` around it instead of following the waveform (which would distort a bass).
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    magnitude = np.abs(np.atleast_2d(wave)).max(0).astype(np.float64)  # (S,)
+    need = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-30))
+    radius = max(1, round(lookahead * sample_rate / 2))
+    span = 2 * radius + 1 + 2 * round(hold * sample_rate)
+    gain = uniform_filter1d(minimum_filter1d(need, span, mode="nearest"), 2 * radius + 1,
+                            mode="nearest")  # fmt: skip
+    gain = np.minimum(gain, need)  # the average's rounding, not its design, could exceed it
+    out = (np.asarray(wave, np.float64) * gain).astype(np.float32)
+    reduction = max(0.0, -20 * math.log10(max(float(gain.min(initial=1.0)), 1e-30)))
+    return out, reduction
+
+
 def fit_output(
     stems: NDArray[np.float32], target_lufs: float, sample_rate: int = SAMPLE_RATE
 ) -> tuple[NDArray[np.float32], list[dict[str, float | None]]]:
     """Stems ``[N, C, S]`` at ``target_lufs`` each, none peaking above :data:`OUTPUT_PEAK`.
 
+    A stem that would peak above the ceiling at the target is peak-limited
+    (:func:`limit`) and raised again by the loudness the limiting took (a few rounds), as
+    long as the limiter's reduction stays within :data:`MAX_LIMIT_DB`; beyond that it is
+    left quieter than the target.
+
     Returns:
-        the stems and, per stem, its ``gain_db``, the loudness it was given (``lufs``) and
-        ``peak_limited_db``: how far it was scaled down below the target so as not to clip
-        (0 when it was not).
+        the stems and, per stem, its ``gain_db`` (before limiting), the loudness it came
+        out at (``lufs``), ``limited_db`` (the limiter's largest gain reduction) and
+        ``peak_limited_db``: how far below the target it came out (0 when it did not).
     """
     out = np.empty_like(stems)
     report = []
+    ceiling = OUTPUT_PEAK * _MARGIN
     for i, stem in enumerate(stems):
         level = loudness(stem, sample_rate)
-        gain = 0.0 if not math.isfinite(level) else min(target_lufs - level, MAX_GAIN_DB)
-        out[i], applied = scale_within_peak(stem, gain)
+        if not math.isfinite(level):  # silence stays silence
+            out[i] = stem
+            report.append({"gain_db": 0.0, "lufs": None, "limited_db": 0.0,
+                           "peak_limited_db": 0.0})  # fmt: skip
+            continue
+        peak = float(np.max(np.abs(stem))) / ceiling
+        # The gain at which the limiter would reduce the peaks by MAX_LIMIT_DB.
+        most = MAX_LIMIT_DB - 20 * math.log10(peak)
+        gain = min(target_lufs - level, MAX_GAIN_DB, most)
+        best: tuple[float, NDArray[np.float32], float, float] | None = None
+        for _ in range(4):
+            wave, limited = limit(stem * np.float32(db_to_gain(gain)), ceiling, sample_rate)
+            after = loudness(wave, sample_rate)
+            # Raising a steady tone into the limiter only limits it more: keep the last
+            # round that still gained at least half its added gain in loudness.
+            if best is not None and after - best[3] < 0.5 * (gain - best[0]):
+                break
+            best = (gain, wave, limited, after)
+            short = target_lufs - after
+            if abs(short) < 0.1 or gain >= min(most, MAX_GAIN_DB):
+                break
+            gain = min(gain + short, MAX_GAIN_DB, most)
+        assert best is not None
+        gain, out[i], limited, after = best
         report.append({
-            "gain_db": round(applied, 3),
-            # Loudness scales with the gain; silence has none (None in JSON, not -inf).
-            "lufs": round(level + applied, 3) if math.isfinite(level) else None,
-            "peak_limited_db": round(applied - gain, 3),
+            "gain_db": round(gain, 3),
+            "lufs": round(after, 3),
+            "limited_db": round(limited, 3),
+            # Within 0.1 dB is on target (the rounds stop there).
+            "peak_limited_db": round(after - target_lufs, 3) if after < target_lufs - 0.1 else 0.0,
         })  # fmt: skip
     return out, report
 

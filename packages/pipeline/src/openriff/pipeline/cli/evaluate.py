@@ -2,6 +2,9 @@
 
 ::
 
+    openriff evaluate dataset --data DIR [--layout generic|slakh|musdb|moisesdb]
+        [--target bass] [--bundle DIR] [--songs N] [--seconds 20] [--context-dbfs DB]
+        [--json REPORT]
     openriff evaluate synthetic [--bundle DIR] [--songs 8] [--target bass] [--json REPORT]
 """
 
@@ -9,43 +12,94 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from openriff.pipeline.cli.sampling import add_sampling_flags
+
+if TYPE_CHECKING:
+    from openriff.pipeline.generation.pipeline import AccompanimentPipeline
+
+
+def _pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
+    """The bundle asked for (the shipped one by default), after checking the report path."""
+    import torch
+
+    from openriff.pipeline.bundle import default_bundle
+    from openriff.pipeline.generation.pipeline import AccompanimentPipeline
+
+    if args.json is not None:
+        from openriff.pipeline.audio_io import check_outputs
+
+        check_outputs([args.json], args.overwrite)
+    bundle = args.bundle if args.bundle is not None else default_bundle()
+    return AccompanimentPipeline.from_pretrained(bundle, device=torch.device(args.device))
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
+    """Print the tables and write the full report (atomically) where asked."""
+    import json
+
+    print(text)
+    if args.json is not None:
+        from openriff.pipeline.audio_io import write_together
+
+        data = json.dumps(report, indent=1) + "\n"
+        write_together({args.json: lambda tmp: Path(tmp).write_text(data)})
+    return 0
 
 
 def cmd_evaluate_synthetic(args: argparse.Namespace) -> int:
     """Score a bundle's accompaniments of held-out synthetic songs (``evaluate synthetic``)."""
-    import json
-
-    import torch
-
-    from openriff.pipeline.bundle import default_bundle
     from openriff.pipeline.evaluation.synthetic import (
         SyntheticEvaluation,
         evaluate_synthetic,
         format_report,
     )
-    from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
     config = SyntheticEvaluation(
         songs=args.songs, first_seed=args.first_seed, bars=args.bars, target=args.target,
         prompt=args.prompt, steps=args.steps, sampler=args.sampler,
         cfg_context=args.cfg_context, seed=args.seed,
     )  # fmt: skip
-    if args.json is not None:
-        from openriff.pipeline.audio_io import check_outputs
+    report = evaluate_synthetic(_pipeline(args), config, progress=not args.quiet)
+    return _finish(args, report, format_report(report))
 
-        check_outputs([args.json], args.overwrite)
-    bundle = args.bundle if args.bundle is not None else default_bundle()
-    pipeline = AccompanimentPipeline.from_pretrained(bundle, device=torch.device(args.device))
-    report = evaluate_synthetic(pipeline, config, progress=not args.quiet)
-    print(format_report(report))
-    if args.json is not None:
-        from openriff.pipeline.audio_io import write_together
 
-        text = json.dumps(report, indent=1) + "\n"
-        write_together({args.json: lambda tmp: Path(tmp).write_text(text)})
-    return 0
+def cmd_evaluate_dataset(args: argparse.Namespace) -> int:
+    """Score a bundle's accompaniments of a multitrack data set (``evaluate dataset``)."""
+    from openriff.pipeline.evaluation.dataset import (
+        DatasetEvaluation,
+        evaluate_dataset,
+        format_header,
+    )
+    from openriff.pipeline.evaluation.scoring import format_tables
+
+    config = DatasetEvaluation(
+        data=args.data, layout=args.layout, target=args.target, songs=args.songs,
+        seconds=args.seconds, context_dbfs=args.context_dbfs, prompt=args.prompt,
+        steps=args.steps, sampler=args.sampler, cfg_context=args.cfg_context, seed=args.seed,
+    )  # fmt: skip
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"--data {args.data} is not a folder")
+    report = evaluate_dataset(_pipeline(args), config, progress=not args.quiet)
+    return _finish(args, report, f"{format_header(report)}\n\n{format_tables(report)}")
+
+
+def _common_flags(p: argparse.ArgumentParser, songs: int | None) -> None:
+    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
+    p.add_argument(
+        "--songs", type=int, default=songs,
+        help="songs to evaluate" + (" (default: all)" if songs is None else ""),
+    )  # fmt: skip
+    p.add_argument("--target", default="bass", help="stem to generate: bass, keys, guitar, ...")
+    p.add_argument("--prompt", default=None, help="text for bundles with CLAP")
+    # Left out, these take the bundle's recommendation, else the library's default.
+    add_sampling_flags(p, only=("steps", "sampler", "cfg_context"))
+    p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
+    p.add_argument("--json", type=Path, default=None, help="also write the full report here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,18 +107,21 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     evaluate = sub.add_parser("evaluate", help="evaluation").add_subparsers(
         dest="what", required=True
     )
+    p = evaluate.add_parser("dataset", help="accompaniment fit on any multitrack data set")
+    p.add_argument("--data", type=Path, required=True, help="the data set's root folder")
+    p.add_argument(
+        "--layout", default="generic", choices=("generic", "slakh", "musdb", "moisesdb"),
+        help="how the data set is laid out",
+    )  # fmt: skip
+    p.add_argument("--seconds", type=float, default=20.0, help="excerpt length per song")
+    p.add_argument(
+        "--context-dbfs", type=float, default=None,
+        help="scale each excerpt so that its context's RMS is this many dBFS (level sweeps)",
+    )  # fmt: skip
+    _common_flags(p, songs=None)
+    p.set_defaults(func=cmd_evaluate_dataset)
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
-    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
-    p.add_argument("--songs", type=int, default=8, help="held-out songs")
     p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")
     p.add_argument("--bars", type=int, default=8)
-    p.add_argument("--target", default="bass", help="stem to generate: bass, keys, guitar, ...")
-    p.add_argument("--prompt", default=None, help="text for bundles with CLAP")
-    # Left out, these take the bundle's recommendation, else the library's default.
-    add_sampling_flags(p, only=("steps", "sampler", "cfg_context"))
-    p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
-    p.add_argument("--json", type=Path, default=None, help="also write the full report here")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    _common_flags(p, songs=8)
     p.set_defaults(func=cmd_evaluate_synthetic)

@@ -48,7 +48,8 @@ def _stft_magnitude(wave: NDArray[np.float32], n_fft: int, hop: int) -> NDArray[
     return out
 
 
-def _mono(wave: ArrayLike) -> NDArray[np.float32]:
+def as_mono(wave: ArrayLike) -> NDArray[np.float32]:
+    """``[S]`` or ``[C, S]`` finite audio as mono ``[S]`` float32 (channels averaged)."""
     array = np.asarray(wave, dtype=np.float32)
     if array.ndim == 2:
         array = array.mean(0)
@@ -66,7 +67,7 @@ def chromagram(
 
     A long window (340 ms at 48 kHz) resolves semitones down to the bass register.
     """
-    mono = _mono(wave)
+    mono = as_mono(wave)
     power = _stft_magnitude(mono, n_fft, hop) ** 2  # (F, K)
     fold = fold_matrix(sample_rate, n_fft, CHROMA_FMIN, CHROMA_FMAX)  # (K, 12)
     chroma = power @ fold  # (F, 12)
@@ -112,7 +113,7 @@ def onset_strength(
     log-spaced bands (30 Hz-16 kHz): pooling keeps the beating of a tone's partials inside
     one FFT window from reading as onsets.
     """
-    mono = _mono(wave)
+    mono = as_mono(wave)
     magnitude = _stft_magnitude(mono, n_fft, hop)  # (F, K)
     freqs = np.arange(magnitude.shape[1]) * sample_rate / n_fft
     edges = np.geomspace(30.0, min(16000.0, sample_rate / 2), bands + 1)
@@ -197,7 +198,7 @@ def pair_embedding(
     another song spreads it. (Rhythm is left to :func:`rhythmic_fit`: onset statistics of
     a few windows proved too noisy for a Fréchet distance.)
     """
-    a, b = _mono(context), _mono(stem)
+    a, b = as_mono(context), as_mono(stem)
     n = min(len(a), len(b))
     a, b = a[:n].astype(np.float64), b[:n].astype(np.float64)
     # Loudness-matched, as APA's pairs are: a quiet stem must not hide behind its context.

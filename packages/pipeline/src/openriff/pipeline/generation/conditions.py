@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor
 
+from openriff.latent_diffusion.controls import plan_windows
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
@@ -58,6 +59,15 @@ class Conditioner:
     def frames(self, samples: int) -> int:
         """Latent frames that cover ``samples`` samples."""
         return max(1, math.ceil(samples / self.hop - 1e-9))
+
+    def seams(self, samples: int) -> list[float]:
+        """Where (seconds) a plain generation of ``samples`` samples starts a new window.
+
+        Each window after the first starts generating where the one before it ended (it
+        keeps the overlap it inherited), so a discontinuity would sound there.
+        """
+        windows = plan_windows(self.frames(samples), self.window)
+        return [self.samples(w.hi) / SAMPLE_RATE for w in windows[:-1]]
 
     def encode(self, wave: Tensor) -> Tensor:
         """``[C, S]`` 48 kHz audio -> latents ``[1, D, ceil(S / hop)]``."""
