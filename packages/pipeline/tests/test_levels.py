@@ -222,3 +222,13 @@ def test_data_levels_surveys_a_data_set(tmp_path: Path) -> None:
     )
     assert main([*argv[:-2], "--songs", "0"]) == 2  # refused in one line
     assert main(argv) == 2  # the report exists: refused without --overwrite
+
+
+def test_the_codec_round_trip_is_the_same_at_any_level(pipeline: AccompanimentPipeline) -> None:
+    """The round trip encodes at a training stem's loudness and gives the audio back at its
+    own level: a quiet stem is not decoded worse than a loud one."""
+    bass = sine(2.0, 55.0, 0.3)
+    loud = pipeline.round_trip(bass, seed=3)
+    quiet = pipeline.round_trip(bass * np.float32(0.01), seed=3)
+    assert np.abs(loud).max() > 0
+    np.testing.assert_allclose(quiet, 0.01 * loud, atol=1e-5 * float(np.abs(loud).max()))

@@ -49,7 +49,14 @@ from openriff.pipeline.generation.options import (
     derived_seed,
     resolve,
 )
-from openriff.pipeline.levels import SILENCE_LUFS, fit_output, loudness, scale_within_peak
+from openriff.pipeline.levels import (
+    SILENCE_LUFS,
+    db_to_gain,
+    fit_output,
+    gain_to,
+    loudness,
+    scale_within_peak,
+)
 from openriff.pipeline.limits import seconds_to_samples
 
 Self = TypeVar("Self", bound="Engine")
@@ -163,11 +170,15 @@ class Engine(Conditioner):
         """``audio`` through the bundle's codec, as ``[C_codec, S]`` at 48 kHz.
 
         Decoded with the noise a generation with ``seed`` uses, so it is what a denoiser
-        that found the audio's own latents would give.
+        that found the audio's own latents would give. For a bundle with levels, the audio
+        passes through the codec at the loudness of a training stem (as a generated stem
+        does) and comes back at its own level.
         """
         wave = load_input(audio, "audio", sample_rate)
-        latents = self.encode(wave)
-        return _numpy(self.decode([latents], int(wave.shape[-1]), seed))[0]
+        gain = 0.0 if self.levels is None else gain_to(wave.numpy(), self.levels.stem_lufs)
+        latents = self.encode(wave * db_to_gain(gain))
+        decoded = _numpy(self.decode([latents], int(wave.shape[-1]), seed))[0]
+        return (decoded / np.float32(db_to_gain(gain))).astype(np.float32)
 
     # The shared steps ----------------------------------------------------------------------
 
