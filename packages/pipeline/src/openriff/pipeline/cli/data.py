@@ -3,6 +3,8 @@
 ::
 
     openriff data synth --songs N --out DIR [--seed 0] [--bars 8] [--workers 1]
+    openriff data corpus --out MIDI [--collection NAME ...] [--split all|train|validation]
+    openriff data render --midi DIR --out DIR [--soundfont FILE] [--songs N] [--seed 0]
     openriff data codec-audio --data SONGS --out DIR --target bass [--layout generic]
     openriff prepare --data SONGS --out PREPARED (--codec CKPT | --codec-preset NAME)
         [--layout generic] [--clap CLAP.pt] [--window-latents 120] [--hop-seconds 3]
@@ -28,6 +30,49 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
         args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
     )
     print(f"{len(folders)} songs in {args.out}")
+    return 0
+
+
+def cmd_data_corpus(args: argparse.Namespace) -> int:
+    """Export music21's corpus (never Bach) as arranged MIDI files (``data corpus``)."""
+    from openriff.pipeline.data.corpus import COLLECTIONS, export_corpus
+
+    if args.pieces is not None and args.pieces < 1:
+        raise ValueError(f"--pieces must be >= 1, got {args.pieces}")
+    report = export_corpus(
+        args.out, args.collection or COLLECTIONS, split=args.split,
+        validation=args.validation, pieces=args.pieces, seed=args.seed,
+    )  # fmt: skip
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(
+        f"{len(report.written)} pieces exported, {len(report.kept)} kept from before, "
+        f"{len(report.skipped)} skipped, in {args.out}"
+    )
+    return 0
+
+
+def cmd_data_render(args: argparse.Namespace) -> int:
+    """Render MIDI files into multitrack songs in the generic layout (``data render``)."""
+    from openriff.pipeline.data.render import RenderConfig, render_dataset
+
+    if args.songs is not None and args.songs < 1:
+        raise ValueError(f"--songs must be >= 1, got {args.songs}")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ValueError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    config = RenderConfig(
+        soundfont=args.soundfont, random_programs=not args.keep_programs,
+        max_seconds=args.max_seconds,
+    )  # fmt: skip
+    report = render_dataset(args.midi, args.out, config, songs=args.songs, seed=args.seed)
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(
+        f"{len(report.written)} songs rendered, {len(report.kept)} kept from before, "
+        f"{len(report.skipped)} files skipped, in {args.out}"
+    )
+    if not report.written and not report.kept:
+        raise ValueError(f"no MIDI file under {args.midi} could be rendered")
     return 0
 
 
@@ -127,6 +172,30 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
     p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
     p.set_defaults(func=cmd_data_synth)
+    p = data.add_parser("corpus", help="music21's corpus (never Bach) as arranged MIDI files")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument(
+        "--collection", action="append", default=[],
+        help="a music21 corpus collection, e.g. monteverdi (repeat; default: all multi-part "
+        "ones but Bach)",
+    )  # fmt: skip
+    p.add_argument("--split", default="all", choices=("all", "train", "validation"))
+    p.add_argument("--validation", type=float, default=0.2, help="share of pieces held out")
+    p.add_argument("--pieces", type=int, default=None, help="at most this many pieces")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the programs")
+    p.set_defaults(func=cmd_data_corpus)
+    p = data.add_parser("render", help="render MIDI files into multitrack songs (FluidSynth)")
+    p.add_argument("--midi", type=Path, required=True, help="folder of .mid/.midi files")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2")
+    p.add_argument("--songs", type=int, default=None, help="at most this many songs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the program draws")
+    p.add_argument(
+        "--keep-programs", action="store_true",
+        help="render each instrument with its own program, not a random one of its family",
+    )  # fmt: skip
+    p.add_argument("--max-seconds", type=float, default=None, help="cut songs to this length")
+    p.set_defaults(func=cmd_data_render)
     p = data.add_parser(
         "codec-audio", help="target stems and the mix of the other stems, to train a codec on"
     )
