@@ -1,5 +1,6 @@
 """AccompanimentPipeline on a tiny bundle: conditioning settings, windows, seeds, inputs."""
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -120,3 +121,39 @@ def test_bundle_recommended_sampling(
         folder = recommending(bundle, tmp_path / f"bad-{i}", sampling)
         with pytest.raises(ValueError, match=message):
             AccompanimentPipeline.from_pretrained(folder)
+
+
+def declaring(bundle: Path, folder: Path, one_pass_frames: object) -> Path:
+    shutil.copytree(bundle, folder)
+    info = json.loads((folder / "bundle.json").read_text())
+    info["one_pass_frames"] = one_pass_frames
+    (folder / "bundle.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_a_bundle_may_declare_one_pass_up_to_a_length(
+    bundle: Path, pipeline: AccompanimentPipeline, tmp_path: Path
+) -> None:
+    """Windows overlap and seam below the training length; a bundle whose backbone
+    extrapolates declares how far it samples in one pass, and then has no seam there."""
+    one_pass = AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / "b", 64))
+    samples = pipeline.samples(30)  # 30 frames: beyond the tiny bundle's 8-frame windows
+    assert len(pipeline.seams(samples)) >= 3
+    assert all(0 < a < b for a, b in itertools.pairwise(pipeline.seams(samples)))
+    assert one_pass.seams(samples) == []
+    assert one_pass.seams(pipeline.samples(65)) == [pipeline.samples(64) / 48_000]
+    context = context_wave(samples / 48_000)
+    windowed = pipeline.generate(context, seed=0, steps=2)
+    single = one_pass.generate(context, seed=0, steps=2)
+    assert single.audio.shape == windowed.audio.shape
+    assert np.isfinite(single.audio).all()
+    assert not np.allclose(single.audio, windowed.audio)
+    # Below one window both are the same pass.
+    short = context_wave(pipeline.samples(8) / 48_000)
+    np.testing.assert_array_equal(
+        one_pass.generate(short, seed=0, steps=2).audio,
+        pipeline.generate(short, seed=0, steps=2).audio,
+    )
+    for bad in (0, 2.5, "64", True):
+        with pytest.raises(ValueError, match="'one_pass_frames' must be a positive integer"):
+            AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / f"x{bad}", bad))
