@@ -42,9 +42,10 @@ OUTPUT_PEAK = 10 ** (-0.1 / 20)
 MAX_GAIN_DB = 40.0
 # Scaled peaks aim this far below the ceiling, so float32 rounding stays under it.
 _MARGIN = 1.0 - 1e-5
-# The most gain reduction the limiter applies to a stem's peaks; beyond it, limiting would
-# pump audibly, so the stem is scaled down instead (and comes out quieter than fits).
-MAX_LIMIT_DB = 12.0
+# The most gain reduction the limiter applies to a stem's peaks; beyond it the stem is
+# scaled down instead (and comes out quieter than fits). A bass under a loud master (-5
+# dBFS RMS) needs about 17 dB: its lows carry peaks that BS.1770's K-weighting hardly hears.
+MAX_LIMIT_DB = 20.0
 LOOKAHEAD_SECONDS = 0.005
 HOLD_SECONDS = 0.05
 # A context quieter than this is silence: generation leaves it as it is.

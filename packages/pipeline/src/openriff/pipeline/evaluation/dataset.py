@@ -26,6 +26,7 @@ from openriff.pipeline.evaluation.scoring import (
     evaluate_songs,
     generation_options,
 )
+from openriff.pipeline.levels import OUTPUT_PEAK, limit
 
 if TYPE_CHECKING:
     from openriff.pipeline.generation.pipeline import AccompanimentPipeline
@@ -45,7 +46,8 @@ class DatasetEvaluation:
         songs: at most this many songs (in name order), or None for all.
         seconds: excerpt length (a shorter song is used whole).
         context_dbfs: scale each excerpt (context and true stem alike) so that the
-            context's RMS is this many dBFS, or None to keep the data's level.
+            context's RMS is this many dBFS (peak-limited where that would pass full
+            scale), or None to keep the data's level.
         prompt: text for bundles with CLAP (None: context only).
         steps: sampler steps (None: the bundle's recommendation, else the default).
         sampler: sampler name (None: likewise).
@@ -93,6 +95,21 @@ def best_start(target: NDArray[np.float32], context: NDArray[np.float32], length
     )  # (N, 2)
     relative = levels / np.maximum(levels.max(0, keepdims=True), 1e-12)
     return starts[int(np.argmax(relative.min(1)))]
+
+
+def at_level(
+    true: NDArray[np.float32], context: NDArray[np.float32], dbfs: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32], float]:
+    """Context and stem scaled so that the context's RMS is ``dbfs``, as files could hold them.
+
+    A loud level can push peaks past full scale, which no recording has: the excerpt is
+    then peak-limited as a mastering limiter would (:func:`~openriff.pipeline.levels.limit`,
+    one gain for the stem, the context and their mix). Returns the limiter's reduction too.
+    """
+    gain = np.float32(10 ** (dbfs / 20) / max(_rms(context), 1e-12))
+    true, context = true * gain, context * gain
+    rows, reduction = limit(np.stack([true, context, true + context]), OUTPUT_PEAK)
+    return rows[0], rows[1], reduction
 
 
 def _song_json(song: Song) -> dict[str, Any]:
@@ -152,14 +169,17 @@ def dataset_excerpts(config: DatasetEvaluation) -> tuple[list[Excerpt], ScanRepo
             continue
         start = best_start(true, context, length)
         true, context = true[start : start + length], context[start : start + length]
+        info: dict[str, Any] = {}
         if config.context_dbfs is not None:
-            gain = np.float32(10 ** (config.context_dbfs / 20) / max(_rms(context), 1e-12))
-            true, context = true * gain, context * gain
+            true, context, info["limited_db"] = at_level(true, context, config.context_dbfs)
         meta = _song_json(song) if config.layout == "generic" else {}
         timing = _timing(meta, start / SAMPLE_RATE, len(true) / SAMPLE_RATE)
         excerpts.append(
-            Excerpt(song.name, context.astype(np.float32), true.astype(np.float32), **timing)
-        )
+            Excerpt(
+                song.name, context.astype(np.float32), true.astype(np.float32), **timing,
+                info=info,
+            )
+        )  # fmt: skip
     return excerpts, report
 
 
