@@ -170,3 +170,5 @@ def test_the_corpus_export_arranges_pieces_and_never_gives_bach(
     assert BASS_LOW <= np.median([n.pitch for n in bass[0].notes]) < BASS_LOW + 12
     assert main(["data", "corpus", "--out", str(tmp_path / "x"), "--collection", "bach"]) == 2
     assert "reserved for independent evaluation" in capsys.readouterr().err
+    # One file per piece, even where the corpus has it in two encodings.
+    assert len({piece_name(p) for p in every}) == len(every)

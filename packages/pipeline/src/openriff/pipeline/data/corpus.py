@@ -95,15 +95,16 @@ def corpus_pieces(
             "Bach's chorales are reserved for independent evaluation: the bach collection "
             "is never exported"
         )
-    pieces = []
-    for path in corpus.getPaths():
-        name = piece_name(Path(path))
+    pieces: dict[str, Path] = {}
+    # Some pieces come in two encodings (e.g. .mxl and .krn): one file per piece.
+    for path in sorted(Path(p) for p in corpus.getPaths()):
+        name = piece_name(path)
         collection = name.split("/", 1)[0]
-        if collection in EXCLUDED or collection not in asked:
+        if collection in EXCLUDED or collection not in asked or name in pieces:
             continue
         if split == "all" or piece_split(name, validation, seed) == split:
-            pieces.append(Path(path))
-    return sorted(pieces, key=piece_name)
+            pieces[name] = path
+    return [pieces[name] for name in sorted(pieces)]
 
 
 def arrange(midi: pretty_midi.PrettyMIDI, rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
