@@ -64,6 +64,12 @@ GM_CLASSES: tuple[tuple[int, int, str], ...] = (
 )
 VOCAL_CLASSES = frozenset({"voice"})
 DRUMS = "drums"
+# Shorter notes are dropped: inaudible, and FluidSynth's file renderer never ends on some
+# files with zero-length notes (music21's exports have them).
+MIN_NOTE_SECONDS = 0.001
+# Release tails kept after the last note, and how long FluidSynth may take beyond 10 s plus
+# the song's length before the song is given up.
+TAIL_SECONDS = 3.0
 # Headroom of the loudest stem and of the mix after rendering (-1 dBFS).
 PEAK = 10 ** (-1.0 / 20)
 
@@ -154,13 +160,19 @@ def synthesize(midi: pretty_midi.PrettyMIDI, soundfont: Path) -> NDArray[np.floa
             "-r", str(SAMPLE_RATE), "-O", "float", "-T", "wav", "-F", str(wav),
             str(soundfont), str(mid),
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = midi.get_end_time() + TAIL_SECONDS
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=10 + seconds
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"fluidsynth did not finish within {10 + seconds:.0f} s") from None
         if done.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"fluidsynth failed: {done.stderr.strip()[:200]}")
         audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE:
         raise RuntimeError(f"fluidsynth wrote {rate} Hz, not {SAMPLE_RATE}")
-    return np.ascontiguousarray(audio.T)
+    return np.ascontiguousarray(audio.T[:, : round(seconds * SAMPLE_RATE)])
 
 
 def class_midis(
@@ -171,6 +183,7 @@ def class_midis(
 
     groups: dict[str, list[pretty_midi.Instrument]] = {}
     for instrument in midi.instruments:
+        instrument.notes = [n for n in instrument.notes if n.end - n.start >= MIN_NOTE_SECONDS]
         if len(instrument.notes) >= config.min_notes:
             name = program_class(instrument.program, is_drum=instrument.is_drum)
             groups.setdefault(name, []).append(instrument)
