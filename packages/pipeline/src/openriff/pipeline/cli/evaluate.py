@@ -76,7 +76,8 @@ def cmd_evaluate_dataset(args: argparse.Namespace) -> int:
 
     config = DatasetEvaluation(
         data=args.data, layout=args.layout, target=args.target, songs=args.songs,
-        seconds=args.seconds, context_dbfs=args.context_dbfs, prompt=args.prompt,
+        seconds=args.seconds, context_dbfs=args.context_dbfs,
+        limit_context=args.limit_context, prompt=args.prompt,
         steps=args.steps, sampler=args.sampler, cfg_context=args.cfg_context, seed=args.seed,
     )  # fmt: skip
     if not args.data.is_dir():
@@ -117,6 +118,10 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument(
         "--context-dbfs", type=float, default=None,
         help="scale each excerpt so that its context's RMS is this many dBFS (level sweeps)",
+    )  # fmt: skip
+    p.add_argument(
+        "--limit-context", action="store_true",
+        help="peak-limit excerpts that --context-dbfs pushes past full scale, as a master",
     )  # fmt: skip
     _common_flags(p, songs=None)
     p.set_defaults(func=cmd_evaluate_dataset)

@@ -46,8 +46,10 @@ class DatasetEvaluation:
         songs: at most this many songs (in name order), or None for all.
         seconds: excerpt length (a shorter song is used whole).
         context_dbfs: scale each excerpt (context and true stem alike) so that the
-            context's RMS is this many dBFS (peak-limited where that would pass full
-            scale), or None to keep the data's level.
+            context's RMS is this many dBFS, or None to keep the data's level.
+        limit_context: peak-limit an excerpt that ``context_dbfs`` pushes past full scale,
+            as a mastering limiter would (a file cannot hold it otherwise); off, the
+            excerpt is only scaled (float audio may pass 1.0).
         prompt: text for bundles with CLAP (None: context only).
         steps: sampler steps (None: the bundle's recommendation, else the default).
         sampler: sampler name (None: likewise).
@@ -61,6 +63,7 @@ class DatasetEvaluation:
     songs: int | None = None
     seconds: float = 20.0
     context_dbfs: float | None = None
+    limit_context: bool = False
     prompt: str | None = None
     steps: int | None = None
     sampler: str | None = None
@@ -98,16 +101,19 @@ def best_start(target: NDArray[np.float32], context: NDArray[np.float32], length
 
 
 def at_level(
-    true: NDArray[np.float32], context: NDArray[np.float32], dbfs: float
+    true: NDArray[np.float32], context: NDArray[np.float32], dbfs: float, *, limited: bool
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], float]:
-    """Context and stem scaled so that the context's RMS is ``dbfs``, as files could hold them.
+    """Context and stem scaled so that the context's RMS is ``dbfs``.
 
-    A loud level can push peaks past full scale, which no recording has: the excerpt is
-    then peak-limited as a mastering limiter would (:func:`~openriff.pipeline.levels.limit`,
-    one gain for the stem, the context and their mix). Returns the limiter's reduction too.
+    A loud level can push peaks past full scale, which no recording has: with ``limited``
+    the excerpt is then peak-limited as a mastering limiter would
+    (:func:`~openriff.pipeline.levels.limit`, one gain for the stem, the context and their
+    mix). Returns the limiter's reduction too (0 without it).
     """
     gain = np.float32(10 ** (dbfs / 20) / max(_rms(context), 1e-12))
     true, context = true * gain, context * gain
+    if not limited:
+        return true, context, 0.0
     rows, reduction = limit(np.stack([true, context, true + context]), OUTPUT_PEAK)
     return rows[0], rows[1], reduction
 
@@ -171,7 +177,9 @@ def dataset_excerpts(config: DatasetEvaluation) -> tuple[list[Excerpt], ScanRepo
         true, context = true[start : start + length], context[start : start + length]
         info: dict[str, Any] = {}
         if config.context_dbfs is not None:
-            true, context, info["limited_db"] = at_level(true, context, config.context_dbfs)
+            true, context, info["limited_db"] = at_level(
+                true, context, config.context_dbfs, limited=config.limit_context
+            )
         meta = _song_json(song) if config.layout == "generic" else {}
         timing = _timing(meta, start / SAMPLE_RATE, len(true) / SAMPLE_RATE)
         excerpts.append(
