@@ -84,13 +84,18 @@ def test_bad_input(pipeline: AccompanimentPipeline) -> None:
         pipeline.generate(np.zeros((1, 2, 3), dtype=np.float32))
 
 
-def recommending(bundle: Path, folder: Path, sampling: object) -> Path:
-    """A copy of ``bundle`` whose bundle.json recommends ``sampling``."""
+def edited(bundle: Path, folder: Path, key: str, value: object) -> Path:
+    """A copy of ``bundle`` whose bundle.json sets ``key`` to ``value``."""
     shutil.copytree(bundle, folder)
     info = json.loads((folder / "bundle.json").read_text())
-    info["sampling"] = sampling
+    info[key] = value
     (folder / "bundle.json").write_text(json.dumps(info))
     return folder
+
+
+def recommending(bundle: Path, folder: Path, sampling: object) -> Path:
+    """A copy of ``bundle`` whose bundle.json recommends ``sampling``."""
+    return edited(bundle, folder, "sampling", sampling)
 
 
 def test_bundle_recommended_sampling(
@@ -124,11 +129,8 @@ def test_bundle_recommended_sampling(
 
 
 def declaring(bundle: Path, folder: Path, one_pass_frames: object) -> Path:
-    shutil.copytree(bundle, folder)
-    info = json.loads((folder / "bundle.json").read_text())
-    info["one_pass_frames"] = one_pass_frames
-    (folder / "bundle.json").write_text(json.dumps(info))
-    return folder
+    """A copy of ``bundle`` whose bundle.json declares ``one_pass_frames``."""
+    return edited(bundle, folder, "one_pass_frames", one_pass_frames)
 
 
 def test_a_bundle_may_declare_one_pass_up_to_a_length(
