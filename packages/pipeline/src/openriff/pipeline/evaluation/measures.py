@@ -98,9 +98,16 @@ def context_rhythmic_fit(
     Returns:
         a share in [0, 1], or NaN when the stem or the context has no onset.
     """
+    mine, theirs = onset_times(stem, sample_rate), onset_times(context, sample_rate)
+    return onset_fit(mine, theirs, tolerance=tolerance)
+
+
+def onset_fit(
+    mine: NDArray[np.float64], theirs: NDArray[np.float64], *, tolerance: float = 0.05
+) -> float:
+    """Share of onset times ``mine`` within ``tolerance`` seconds of one of ``theirs``."""
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    mine, theirs = onset_times(stem, sample_rate), onset_times(context, sample_rate)
     if len(mine) == 0 or len(theirs) == 0:
         return float("nan")
     nearest = np.abs(mine[:, None] - theirs[None, :]).min(1)

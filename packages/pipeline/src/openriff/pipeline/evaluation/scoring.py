@@ -32,7 +32,8 @@ from openriff.pipeline.evaluation.adherence import harmonic_fit, pair_embedding,
 from openriff.pipeline.evaluation.measures import (
     clipped_samples,
     context_harmonic_fit,
-    context_rhythmic_fit,
+    onset_fit,
+    onset_times,
     seam_discontinuity,
     tuning_deviation,
     voiced_pitches,
@@ -103,6 +104,8 @@ class Scene:
 
     excerpt: Excerpt
     seams: list[float]
+    context_lufs: float  # measured once per excerpt, not once per stem
+    context_onsets: NDArray[np.float64]
     sample_rate: int = SAMPLE_RATE
 
 
@@ -136,7 +139,7 @@ def _grid_fit(stem: NDArray[np.float32], scene: Scene) -> float:
 
 
 def _relative_level(stem: NDArray[np.float32], scene: Scene) -> float:
-    mine, theirs = loudness(stem, scene.sample_rate), loudness(scene.excerpt.context)
+    mine, theirs = loudness(stem, scene.sample_rate), scene.context_lufs
     return mine - theirs if math.isfinite(mine) and math.isfinite(theirs) else float("nan")
 
 
@@ -146,7 +149,7 @@ MEASURES: dict[str, Measure] = {
         "harmonic fit (context chroma)", margin=True,
     ),
     "rhythmic_fit": Measure(
-        lambda s, c: context_rhythmic_fit(s, c.excerpt.context, c.sample_rate),
+        lambda s, c: onset_fit(onset_times(s, c.sample_rate), c.context_onsets),
         "rhythmic fit (context onsets)", margin=True,
     ),
     "chord_fit": Measure(_chord_fit, "harmonic fit (song.json chords)", margin=True),
@@ -245,7 +248,10 @@ def evaluate_songs(
             "other": _fit(length, neighbour.true),
             "random": random_stem(excerpt.true, np.random.default_rng(seed + i)),
         }
-        scene = Scene(excerpt, pipeline.seams(length))
+        scene = Scene(
+            excerpt, pipeline.seams(length), loudness(excerpt.context),
+            onset_times(excerpt.context, SAMPLE_RATE),
+        )  # fmt: skip
         row: dict[str, Any] = {
             "song": excerpt.name, "seconds": round(length / SAMPLE_RATE, 3), **excerpt.info
         }  # fmt: skip
@@ -253,7 +259,7 @@ def evaluate_songs(
             row[source] = {name: m.score(stem, scene) for name, m in MEASURES.items()}
             if np.any(stem) and length >= 2 * SAMPLE_RATE:
                 embeddings[source].append(pair_embedding(excerpt.context, stem, SAMPLE_RATE))
-        row["context_lufs"] = loudness(excerpt.context)
+        row["context_lufs"] = scene.context_lufs
         if levels is not None:
             row["level_error_db"] = row["generated"]["stem_to_context_db"] - (
                 levels.stem_to_context_db
