@@ -138,8 +138,10 @@ def _timing(meta: dict[str, Any], start: float, seconds: float) -> dict[str, Any
             dict(c, start=c["start"] - start, end=c["end"] - start)
             for c in chords
             if isinstance(c, dict)
-            and c.get("end", 0) > start
-            and c.get("start", 0) < start + seconds
+            and isinstance(c.get("start"), (int, float))
+            and isinstance(c.get("end"), (int, float))
+            and c["end"] > start
+            and c["start"] < start + seconds
         ]
     tempo = meta.get("tempo")
     if isinstance(tempo, (int, float)) and tempo > 0:
