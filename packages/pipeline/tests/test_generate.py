@@ -143,7 +143,10 @@ def test_a_bundle_may_declare_one_pass_up_to_a_length(
     assert len(pipeline.seams(samples)) >= 3
     assert all(0 < a < b for a, b in itertools.pairwise(pipeline.seams(samples)))
     assert one_pass.seams(samples) == []
-    assert one_pass.seams(pipeline.samples(65)) == [pipeline.samples(64) / 48_000]
+    # 65 frames: windows [0, 64) and [1, 65), handing over in the middle of [1, 64).
+    assert one_pass.seams(pipeline.samples(65)) == [
+        pytest.approx(pipeline.samples(1) * 32.5 / 48_000)
+    ]
     context = context_wave(samples / 48_000)
     windowed = pipeline.generate(context, seed=0, steps=2)
     single = one_pass.generate(context, seed=0, steps=2)

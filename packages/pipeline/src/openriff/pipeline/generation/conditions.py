@@ -72,13 +72,14 @@ class Conditioner:
         return max(1, math.ceil(samples / self.hop - 1e-9))
 
     def seams(self, samples: int) -> list[float]:
-        """Where (seconds) a plain generation of ``samples`` samples starts a new window.
+        """Where (seconds) a generation of ``samples`` samples passes from window to window.
 
-        Each window after the first starts generating where the one before it ended (it
-        keeps the overlap it inherited), so a discontinuity would sound there.
+        The middle of each overlap (:func:`~openriff.latent_diffusion.controls.plan_windows`),
+        where a discontinuity would sound.
         """
         windows = plan_windows(self.frames(samples), self.window)
-        return [self.samples(w.hi) / SAMPLE_RATE for w in windows[:-1]]
+        seams = [w.seam for w in windows]
+        return [frame * self.hop / SAMPLE_RATE for frame in seams if frame is not None]
 
     def encode(self, wave: Tensor) -> Tensor:
         """``[C, S]`` 48 kHz audio -> latents ``[1, D, ceil(S / hop)]``."""

@@ -32,7 +32,6 @@ from openriff.latent_diffusion.conditioning import Conditioning
 from openriff.latent_diffusion.controls import (
     LoopDenoiser,
     StyleGrounding,
-    plan_windows,
     sample_windowed,
     vary_schedule,
 )
@@ -281,10 +280,9 @@ class Engine(Conditioner):
         sigmas = schedule(opts.steps, net.sigma_min, net.sigma_max).to(self.device)
         width = opts.stereo_width if self.model.codec.channels == 1 else 0.0
         loop = loop_margin > 0
-        windows = len(plan_windows(frames, self.window, mask, loop=loop))
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
         second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
-        bar = _progress(windows * (first + second)) if self.progress else None
+        bar = _progress(first + second) if self.progress else None
         shape = (batch, self.model.codec.latent_dim, frames)
 
         def windowed(init_: Tensor | None, strength_: float) -> Tensor:
