@@ -70,6 +70,54 @@ def test_a_magnitude_autoencoder_learns(audio_folder: Path, tmp_path: Path) -> N
     assert not any(key.startswith("unet.") for key in weights(final))
 
 
+def test_fine_tuning_a_frequency_head_keeps_the_latents(audio_folder: Path, tmp_path: Path) -> None:
+    """A decoder fine-tuned with the encoder frozen encodes exactly as before (a diffusion
+    model trained on those latents stays valid), and its new frequency head learns."""
+    from openriff.cae import from_pretrained
+
+    base = train(
+        config(audio_folder, preset="diffariff-tiny-magnitude", steps=2), tmp_path / "base",
+        show_progress=False,
+    )  # fmt: skip
+    run = tmp_path / "tuned"
+    settings = config(
+        audio_folder, preset="diffariff-tiny-frequency", steps=40, batch_size=4, lr=3e-3,
+        warmup_steps=5, checkpoint_every=40, init=str(base), frozen=("encoder",),
+    )  # fmt: skip
+    tuned = train(settings, run, show_progress=False)
+    before, after = weights(base, "ema.safetensors"), weights(tuned, "ema.safetensors")
+    added = set(after) - set(before)
+    assert added
+    assert all(k.startswith("decoder.frequency_out") for k in added)
+    for key in before:
+        if key.startswith("encoder."):
+            assert torch.equal(before[key], after[key]), key
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    wave = torch.randn(1, 1, 8 * 4096, generator=torch.Generator().manual_seed(0)) * 0.1
+    old, new = from_pretrained(base), from_pretrained(tuned)
+    with torch.no_grad():
+        assert torch.equal(old.encode(wave), new.encode(wave))
+        offsets = new.preview_frequencies(new.encode(wave))
+    assert offsets is not None
+    assert offsets.shape == (1, 1, 1024, 64)
+    assert old.preview_frequencies(old.encode(wave)) is None
+    losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert sum(losses[-5:]) < 0.8 * sum(losses[:5]), losses
+    # What cannot be fine-tuned is refused.
+    with pytest.raises(ValueError, match="names no parameter"):
+        train(
+            config(audio_folder, init=str(base), frozen=("encoders",)),
+            tmp_path / "x",
+            show_progress=False,
+        )
+    with pytest.raises(ValueError, match="does not match"):
+        train(
+            config(audio_folder, preset="stereo-tiny", init=str(base)),
+            tmp_path / "y",
+            show_progress=False,
+        )
+
+
 def test_a_run_folder_with_other_settings_is_refused(audio_folder: Path, tmp_path: Path) -> None:
     train(config(audio_folder, steps=1), tmp_path / "run", show_progress=False)
     with pytest.raises(ValueError, match="other settings"):

@@ -100,6 +100,22 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
+def checkpoint_weights(directory: Path, *, ema: bool = True) -> Path:
+    """The weights file of a checkpoint folder.
+
+    ``ema.safetensors`` when present and ``ema``, else ``model.safetensors``.
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+    """
+    weights = directory / "ema.safetensors"
+    if not (ema and weights.is_file()):
+        weights = directory / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights in {directory}: {weights.name} is missing")
+    return weights
+
+
 def from_pretrained(
     directory: str | os.PathLike[str],
     *,
@@ -135,10 +151,5 @@ def from_pretrained(
         model = build(kind, config)
     except ValueError as error:
         raise ValueError(f"{config_path}: {error}") from None
-    weights = root / "ema.safetensors"
-    if not (ema and weights.is_file()):
-        weights = root / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"no weights in {root}: {weights.name} is missing")
-    load_weights(model, weights, config_path)
+    load_weights(model, checkpoint_weights(root, ema=ema), config_path)
     return model.to(device=device, dtype=dtype).eval()

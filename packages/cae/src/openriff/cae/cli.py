@@ -77,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         seed=args.seed,
+        init=None if args.init is None else str(args.init),
+        frozen=tuple(args.freeze),
     )
     final = train(config, args.out, device=args.device, show_progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -237,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="checkpoint folder whose weights start the run (fine-tuning; the preset may "
+        "add a head)",
+    )
+    p.add_argument(
+        "--freeze",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="parameter-name prefix not trained, e.g. encoder (repeatable)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

@@ -59,6 +59,11 @@ class ConsistencyConfig:
             stems, whose energy sits in a few harmonics among a thousand near-silent bins,
             it mostly teaches the noise floor; this term is ruled by the loud bins, the ones
             that carry pitch.
+        frequency_weight: weight of the frequency term of a model with a frequency head
+            (``ConvCAEConfig.frequency_head``): the L1 distance between the head's bin
+            offsets and the target's :func:`~openriff.cae.spectral.instantaneous_frequency`,
+            averaged with the target's squared compressed magnitudes as weights, so that
+            the partials' peaks count and the noise floor's random phases do not.
         feature_gradient: scale of the gradient that the consistency model's terms send
             back into the decoder features and the encoder (1: plain end-to-end training;
             0: the autoencoder learns from the preview term alone).
@@ -78,6 +83,7 @@ class ConsistencyConfig:
     spectral_weight: float = 1.0
     preview_weight: float = 1.0
     preview_convergence_weight: float = 0.0
+    frequency_weight: float = 1.0
     feature_gradient: float = 1.0
 
 

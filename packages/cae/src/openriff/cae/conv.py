@@ -74,6 +74,12 @@ class ConvCAEConfig:
             magnitude-decoded codec never uses the U-Net, so leaving it out spends the
             whole training budget (about 2.5x the steps per second on a CPU) on what
             decoding uses.
+        frequency_head: whether the decoder also reads each bin's frequency off the
+            latents (:meth:`Decoder.frequencies`, trained with
+            ``ConsistencyConfig.frequency_weight``). Magnitude decoding then gives the
+            partials those frequencies instead of reading them from the magnitudes of
+            neighbouring bins, whose ratios a small decoder does not get right to a few
+            cents (see :mod:`openriff.cae.codec`).
     """
 
     channels: int = 1
@@ -96,6 +102,7 @@ class ConvCAEConfig:
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     decoding: str = "consistency"
     consistency_model: bool = True
+    frequency_head: bool = False
 
     def __post_init__(self) -> None:
         if not self.consistency_model:
@@ -227,6 +234,16 @@ class Decoder(nn.Module):
                 self.ups.append(Upsample(chans[level], chans[level - 1], config.factors[level - 1]))
         self.preview_norm = group_norm(chans[0])
         self.preview_out = conv(2, chans[0], config.channels, 1)
+        self.frequency_out = (
+            # A partial's lobe spans 4 bins: the head looks at a 3x3 neighbourhood.
+            nn.Sequential(
+                conv(2, chans[0], 2 * chans[0], 3),
+                nn.SiLU(),
+                conv(2, 2 * chans[0], config.channels, 1),
+            )
+            if config.frequency_head
+            else None
+        )
 
     def forward(self, latents: Tensor) -> list[Tensor]:
         """``[B, D, n]`` -> one ``[B, C_l, F_l, T_l]`` map per level, finest first."""
@@ -247,6 +264,16 @@ class Decoder(nn.Module):
         """Log compressed magnitudes ``[B, C, F, T]`` read off the finest level (training)."""
         out: Tensor = self.preview_out(nn.functional.silu(self.preview_norm(pyramid[0])))
         return out
+
+    def frequencies(self, pyramid: list[Tensor]) -> Tensor | None:
+        """Bin offsets ``[B, C, F, T]`` in (-2, 2) of each bin's partial, or None without a head.
+
+        The quantity :func:`~openriff.cae.spectral.instantaneous_frequency` measures.
+        """
+        if self.frequency_out is None:
+            return None
+        out = self.frequency_out(nn.functional.silu(self.preview_norm(pyramid[0])))
+        return 2.0 * torch.tanh(out)
 
 
 class ConsistencyUNet(nn.Module):
@@ -395,6 +422,10 @@ class ConvCAE(SpectrogramCodec):
         out: Tensor = self.decoder.preview(self.features(latents))
         return out
 
+    def preview_frequencies(self, latents: Tensor) -> Tensor | None:
+        """Latents ``[B, D, n]`` -> bin offsets ``[B, C, F, 8n]``, or None without a head."""
+        return self.decoder.frequencies(self.features(latents))
+
     def decode_spectrogram(
         self, latents: Tensor, *, steps: int, generator: torch.Generator | None
     ) -> Tensor:
@@ -441,11 +472,13 @@ class ConvCAE(SpectrogramCodec):
             progress: share of training done (consistency-term ramp).
         """
         features = self.features(self.encode_spectrogram(spec))
+        preview = self.decoder.preview(features)
+        frequencies = self.decoder.frequencies(features)
         if self.unet is None:
-            return self.preview_loss(self.decoder.preview(features), spec).mean()
+            return self.preview_loss(preview, spec, frequencies).mean()
         pyramid = [self.conditioning(level) for level in features]
         consistency = self.config.consistency
         ct, student = consistency_loss(
             lambda x, s: self.denoise(x, s, pyramid), spec, noise, sigma, sigma_teacher, consistency
         )
-        return self.objective(ct, student, spec, progress, self.decoder.preview(features))
+        return self.objective(ct, student, spec, progress, preview, frequencies)

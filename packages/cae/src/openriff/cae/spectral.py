@@ -150,25 +150,58 @@ def magnitude(spec: Tensor) -> Tensor:
     return (spec[:, 0::2].float().square() + spec[:, 1::2].float().square() + 1e-12).sqrt()
 
 
+def instantaneous_frequency(spec: Tensor, config: SpectrogramConfig) -> Tensor:
+    """Each bin's frequency, in bins from its own centre, from the phase advance ``[B, C, F, T]``.
+
+    A sinusoid of frequency ``k + d`` bins advances the phase of the bins near ``k`` by
+    ``2 pi (k + d) hop / n_fft`` from frame to frame; ``d`` is the wrapped difference from
+    bin ``k``'s own advance, scaled back to bins. With ``hop = n_fft / 4`` it is unambiguous
+    for ``|d| < 2``, the width of a Hann window's main lobe, so every bin of a partial's
+    lobe reads the partial's frequency. This is the phase information a magnitude decoder
+    lacks (GANSynth's instantaneous frequency, Engel et al. 2019). Frame 0, having no
+    predecessor, takes frame 1's value; bin 0 (DC, which stores the Nyquist value) reads 0.
+
+    Args:
+        spec: a representation ``[B, 2C, F, T]`` of :func:`to_spectrogram`.
+        config: its STFT parameters.
+    """
+    phase = torch.atan2(spec[:, 1::2].float(), spec[:, 0::2].float())  # (B, C, F, T)
+    if phase.shape[-1] < 2:
+        return torch.zeros_like(phase)
+    scale = 2 * torch.pi * config.hop_length / config.n_fft  # radians per frame per bin
+    k = torch.arange(config.bins, device=spec.device, dtype=phase.dtype)[:, None]
+    advance = phase[..., 1:] - phase[..., :-1] - scale * k  # (B, C, F, T - 1)
+    wrapped = torch.remainder(advance + torch.pi, 2 * torch.pi) - torch.pi
+    offset = torch.cat((wrapped[..., :1], wrapped), dim=-1) / scale
+    offset[:, :, 0] = 0.0
+    return offset
+
+
 def locked_phases(
-    magnitudes: Tensor, config: SpectrogramConfig, generator: torch.Generator | None = None
+    magnitudes: Tensor,
+    config: SpectrogramConfig,
+    generator: torch.Generator | None = None,
+    frequencies: Tensor | None = None,
 ) -> Tensor:
     """Phases ``[B, C, F, T]`` for compressed magnitudes: sinusoids continued in time.
 
     Phase-vocoder phases with identity phase locking (Laroche & Dolson 1999): in each frame
-    every spectral peak gets a frequency from its neighbours' magnitudes (Grandke), its
-    phase advances from the nearest peak of the previous frame by that frequency times
-    the hop, and every bin of its region (up to the lowest point between peaks) takes the
-    phase a stationary sinusoid gives it under this module's framing (alternating by
-    almost pi from bin to bin). A magnitude-only decoder started from random phases finds
-    partials slightly off their frequency in the bass (tens of cents at ``n_fft`` 2048,
-    48 kHz); started from these, it keeps them where the magnitudes put them. Bins more
-    than 60 dB below their frame's peak get random phases (``generator``).
+    every spectral peak gets a frequency, from ``frequencies`` (bin offsets as
+    :func:`instantaneous_frequency` gives them, e.g. a decoder's estimate) where given, else
+    from its neighbours' magnitudes (Grandke); its phase advances from the nearest peak of
+    the previous frame by that frequency times the hop, and every bin of its region (up to
+    the lowest point between peaks) takes the phase a stationary sinusoid gives it under
+    this module's framing (alternating by almost pi from bin to bin). A magnitude-only
+    decoder started from random phases finds partials slightly off their frequency in the
+    bass (tens of cents at ``n_fft`` 2048, 48 kHz); started from these, it keeps them where
+    the magnitudes put them. Bins more than 60 dB below their frame's peak get random phases
+    (``generator``).
     """
     batch, channels, bins, frames = magnitudes.shape
     n = config.n_fft
     linear = (magnitudes.double().clamp_min(0.0) / config.beta) ** (1.0 / config.alpha)
     flat = linear.reshape(-1, bins, frames)  # (B*C, F, T)
+    offsets = None if frequencies is None else frequencies.double().reshape(-1, bins, frames)
     k = torch.arange(bins, dtype=torch.float64, device=magnitudes.device)
     lobe = torch.pi * k * (n - 1) / n  # a bin's phase offset within a sinusoid's lobe
     out = (
@@ -189,11 +222,14 @@ def locked_phases(
             if peaks.numel() == 0:
                 prev_bins, prev_phase = k[:0], k[:0]
                 continue
-            # Grandke's interpolation, exact for one sinusoid under a Hann window.
-            a, b, c = m[peaks - 1], m[peaks], m[peaks + 1]
-            right = (2 * c - b) / (b + c)
-            left = -(2 * a - b) / (a + b)
-            delta = torch.where(c > a, right, left).clamp(-0.5, 0.5)
+            if offsets is not None:
+                delta = offsets[row, peaks, t].clamp(-1.0, 1.0)
+            else:
+                # Grandke's interpolation, exact for one sinusoid under a Hann window.
+                a, b, c = m[peaks - 1], m[peaks], m[peaks + 1]
+                right = (2 * c - b) / (b + c)
+                left = -(2 * a - b) / (a + b)
+                delta = torch.where(c > a, right, left).clamp(-0.5, 0.5)
             omega = 2 * torch.pi * (peaks + delta) / n  # radians per sample
             if prev_bins.numel():
                 nearest = (prev_bins[None, :] - (peaks + delta)[:, None]).abs().argmin(1)
@@ -219,6 +255,7 @@ def griffin_lim(
     momentum: float = 0.99,
     generator: torch.Generator | None = None,
     init: str = "random",
+    frequencies: Tensor | None = None,
 ) -> Tensor:
     """A waveform whose representation has the given compressed magnitudes.
 
@@ -237,6 +274,8 @@ def griffin_lim(
         init: ``"random"`` (uniform phases, the classic start) or ``"locked"`` (start
             from :func:`locked_phases`: partials keep their frequency; what the codecs'
             magnitude decoding uses).
+        frequencies: ``[B, C, F, T]`` bin offsets of the partials for the ``"locked"``
+            start (:func:`locked_phases`); None reads them off the magnitudes.
 
     Returns:
         audio ``[B, C, T * hop]``.
@@ -256,7 +295,7 @@ def griffin_lim(
         return torch.complex(spec[:, 0::2], spec[:, 1::2])
 
     if init == "locked":
-        angle = locked_phases(magnitudes, config, generator)
+        angle = locked_phases(magnitudes, config, generator, frequencies)
     elif init == "random":
         angle = 2.0 * torch.pi * torch.rand(
             magnitudes.shape, generator=generator, device=magnitudes.device,

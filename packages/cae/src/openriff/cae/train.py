@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from openriff.cae.checkpoint import from_preset, save_pretrained, write_weights
+from openriff.cae.checkpoint import checkpoint_weights, from_preset, save_pretrained, write_weights
 from openriff.cae.codec import SpectrogramCodec
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.consistency import sample_training_sigmas
@@ -79,6 +79,12 @@ class TrainConfig:
         log_every: steps between log lines.
         seed: seed of the run's generator.
         bf16: bf16 autocast on CUDA (ignored on CPU).
+        init: a checkpoint folder whose weights start the run instead of the preset's
+            initialisation (fine-tuning); parameters the preset adds to it (a new head)
+            keep their initialisation, anything else that does not fit is refused.
+        frozen: parameter-name prefixes that are not trained (``"encoder"``: fine-tune
+            the decoder of a codec whose latents a diffusion model already uses; its
+            latents stay exactly what they were).
     """
 
     data: str
@@ -99,6 +105,8 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     bf16: bool = True
+    init: str | None = None
+    frozen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
@@ -155,10 +163,29 @@ def _save_checkpoint(
 
 
 def initial_model(config: TrainConfig) -> SpectrogramCodec:
-    """The untrained model a run starts from, initialised from the run's seed."""
+    """The model a run starts from.
+
+    The preset initialised from the run's seed, then the weights of ``config.init`` where
+    given, with the ``config.frozen`` parameters fixed.
+
+    Raises:
+        FileNotFoundError: ``init`` has no weights.
+        ValueError: ``init``'s weights do not fit the preset, or a ``frozen`` prefix names
+            no parameter.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return from_preset(config.preset)
+        model = from_preset(config.preset)
+    if config.init is not None:
+        load_weights(model, checkpoint_weights(Path(config.init)), Path(config.init), partial=True)
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in config.frozen:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            raise ValueError(f"frozen: {prefix!r} names no parameter of preset {config.preset}")
+    for name, parameter in model.named_parameters():
+        if any(name == p or name.startswith(p + ".") for p in config.frozen):
+            parameter.requires_grad_(False)
+    return model
 
 
 def train(
@@ -209,7 +236,10 @@ def _train(
     check_settings(run, to_dict(config), lambda stored: to_dict(from_dict(TrainConfig, stored)), d)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.lr,
+        betas=config.betas,
+        weight_decay=config.weight_decay,
     )
     generator = torch.Generator().manual_seed(config.seed)
     step = 0

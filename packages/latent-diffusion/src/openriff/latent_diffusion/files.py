@@ -282,13 +282,18 @@ def read_safetensors(
         raise ValueError(f"{file} is not a readable safetensors file ({reason})") from None
 
 
-def load_weights(model: torch.nn.Module, weights: Path, config: Path) -> None:
+def load_weights(
+    model: torch.nn.Module, weights: Path, config: Path, *, partial: bool = False
+) -> None:
     """Load a safetensors file into ``model``, refusing (one line) weights that do not fit.
 
     Args:
         model: the model ``config`` describes.
         weights: its ``.safetensors`` file.
-        config: the config file, named in the message.
+        config: the config file (or checkpoint folder), named in the message.
+        partial: accept weights that leave some of ``model``'s parameters out (they keep
+            their values: a head added for fine-tuning); extra or misshapen ones are
+            still refused.
     """
     state = read_safetensors(weights)
     try:
@@ -297,7 +302,7 @@ def load_weights(model: torch.nn.Module, weights: Path, config: Path) -> None:
         sizes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
         detail = sizes[0] if sizes else str(error).splitlines()[0]
         raise ValueError(f"{weights} does not match {config}: {detail}") from None
-    if missing or unexpected:
+    if (missing and not partial) or unexpected:
         raise ValueError(
             f"{weights} does not match {config}: "
             f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
