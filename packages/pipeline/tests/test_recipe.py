@@ -41,6 +41,10 @@ def test_default_recipe_is_complete() -> None:
     assert DEFAULT_RECIPE.is_file()
     with pytest.raises(ValueError, match="cfg_context"):
         load_recipe(overrides={"sampling.cfg_context": 50.0})
+    # Sampled in one pass up to 256 frames (21.8 s), as evaluated on held-out songs.
+    assert recipe["one_pass_frames"] == 256
+    with pytest.raises(ValueError, match="one_pass_frames must be >= 1"):
+        load_recipe(overrides={"one_pass_frames": 0})
     with pytest.raises(ValueError, match="no setting 'stepz'"):
         load_recipe(overrides={"codec.stepz": 1})
     with pytest.raises(ValueError, match="not a section"):
@@ -88,6 +92,7 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
         recorded["ldm"]["settings"]["p_std"],
     )
     assert info["sampling"] == recorded["sampling"]
+    assert info["one_pass_frames"] == recorded["one_pass_frames"]
     pipeline = AccompanimentPipeline.from_pretrained(bundle)
     assert pipeline.context_chroma
     out = pipeline.generate(duration=0.5, steps=2, seed=0)

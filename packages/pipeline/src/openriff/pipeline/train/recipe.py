@@ -14,7 +14,9 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
 5. slimming: the bundle keeps only the weights inference loads (the EMA weights, as
    ``model.safetensors``), the recipe and the run's log, and must fit the size budget; the
    recipe's optional ``sampling`` section becomes the bundle's recommended sampling
-   settings (e.g. the context guidance its evaluation found best).
+   settings (e.g. the context guidance its evaluation found best), and its optional
+   ``one_pass_frames`` the length the bundle declares it samples in one pass
+   (:class:`~openriff.pipeline.generation.conditions.Conditioner`).
 
 ``recipe-log.json`` in the run folder records each stage's command, wall time and the
 hardware (device name, CPU count, torch version), so the closing numbers of a training run
@@ -147,6 +149,8 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
         from openriff.pipeline.generation.options import check_recommendation
 
         check_recommendation(recipe["sampling"], f"{source}: 'sampling'")
+    if "one_pass_frames" in recipe:
+        _whole(recipe, "one_pass_frames", "recipe")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -284,12 +288,14 @@ def slim_bundle(
     extras: dict[str, Path],
     max_megabytes: float,
     sampling: dict[str, Any] | None = None,
+    one_pass_frames: int | None = None,
 ) -> Path:
     """Copy ``bundle`` to ``target`` with only the weights inference loads, plus ``extras``.
 
     Each checkpoint folder keeps its EMA weights (when it has them) as
     ``model.safetensors``; ``sampling`` (when given) becomes the bundle's recommended
-    sampling settings. Raises ``ValueError`` when the result exceeds the budget.
+    sampling settings, ``one_pass_frames`` (when given) the length it declares it samples
+    in one pass. Raises ``ValueError`` when the result exceeds the budget.
     """
     from openriff.latent_diffusion.files import atomic_directory
 
@@ -301,10 +307,12 @@ def slim_bundle(
                 os.replace(ema, folder / "model.safetensors")
         for name, path in extras.items():
             shutil.copy2(path, tmp / name)
+        info = json.loads((tmp / "bundle.json").read_text())
         if sampling is not None:
-            info = json.loads((tmp / "bundle.json").read_text())
             info["sampling"] = dict(sampling)
-            (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
+        if one_pass_frames is not None:
+            info["one_pass_frames"] = one_pass_frames
+        (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20
         if size > max_megabytes:
             raise ValueError(f"the bundle is {size:.1f} MB, over the {max_megabytes} MB budget")
@@ -363,5 +371,5 @@ def _run_stages(recipe: dict[str, Any], root: Path, target: Path, device: str, q
     extras = {"recipe.json": root / "recipe.json", "recipe-log.json": log_path}
     return slim_bundle(
         root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"]),
-        recipe.get("sampling"),
+        recipe.get("sampling"), recipe.get("one_pass_frames"),
     )  # fmt: skip
