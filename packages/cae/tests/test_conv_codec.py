@@ -121,13 +121,13 @@ def test_magnitude_decoding_turns_the_preview_into_audio_across_windows(
     wave = 0.3 * torch.sin(2 * math.pi * torch.cumsum(f0, 0) / model.sample_rate)[None, None]
     log_magnitudes = (magnitude(to_spectrogram(wave, model.spectrogram)) + PREVIEW_FLOOR).log()
 
-    def exact_preview(latents: torch.Tensor) -> torch.Tensor:
+    def exact_previews(latents: torch.Tensor) -> tuple[torch.Tensor, None]:
         first = int(latents[0, 0, 0].item())
         frames = latents.shape[-1] * model.frames_per_latent
         start = first * model.frames_per_latent
-        return log_magnitudes[..., start : start + frames]
+        return log_magnitudes[..., start : start + frames], None
 
-    model.preview_spectrogram = exact_preview  # type: ignore[method-assign]
+    model.previews = exact_previews  # type: ignore[method-assign]
     latents = torch.zeros(1, model.latent_dim, n, device=device)
     latents[0, 0] = torch.arange(n, dtype=torch.float32)
     out = model.decode(

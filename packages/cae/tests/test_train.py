@@ -97,10 +97,10 @@ def test_fine_tuning_a_frequency_head_keeps_the_latents(audio_folder: Path, tmp_
     old, new = from_pretrained(base), from_pretrained(tuned)
     with torch.no_grad():
         assert torch.equal(old.encode(wave), new.encode(wave))
-        offsets = new.preview_frequencies(new.encode(wave))
+        offsets = new.previews(new.encode(wave))[1]
     assert offsets is not None
     assert offsets.shape == (1, 1, 1024, 64)
-    assert old.preview_frequencies(old.encode(wave)) is None
+    assert old.previews(old.encode(wave))[1] is None
     losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert sum(losses[-5:]) < 0.8 * sum(losses[:5]), losses
     # What cannot be fine-tuned is refused.

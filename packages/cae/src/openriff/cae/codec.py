@@ -218,14 +218,16 @@ class SpectrogramCodec(nn.Module):
         """
         raise NotImplementedError
 
-    def preview_frequencies(self, latents: Tensor) -> Tensor | None:
-        """Latents ``[B, D, T]`` -> bin offsets ``[B, C, F, T * frames_per_latent]``, or None.
+    def previews(self, latents: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The decoder's deterministic heads, from one decoder pass.
 
-        The offset of each bin's partial from the bin's centre
-        (:func:`~openriff.cae.spectral.instantaneous_frequency`); None for a model without
-        a frequency head.
+        Returns:
+            :meth:`preview_spectrogram`'s log compressed magnitudes
+            ``[B, C, F, T * frames_per_latent]``, and the bin offsets of each bin's partial
+            from the bin's centre (:func:`~openriff.cae.spectral.instantaneous_frequency`),
+            like it, or None for a model without a frequency head.
         """
-        return None
+        return self.preview_spectrogram(latents), None
 
     def objective(
         self,
@@ -419,9 +421,9 @@ class SpectrogramCodec(nn.Module):
             latents.shape[-1], self.chunk_latents, self.overlap_latents
         ):
             keep = slice((keep_lo - lo) * fpl, (keep_hi - lo) * fpl)
-            # (B, C, F, (hi - lo) * fpl)
-            parts.append(self.preview_spectrogram(latents[..., lo:hi])[..., keep])
-            frequencies = self.preview_frequencies(latents[..., lo:hi])
+            # (B, C, F, (hi - lo) * fpl) each
+            log_magnitudes, frequencies = self.previews(latents[..., lo:hi])
+            parts.append(log_magnitudes[..., keep])
             if frequencies is not None:
                 offsets.append(frequencies[..., keep])
         magnitudes = (torch.cat(parts, dim=-1).float().exp() - PREVIEW_FLOOR).clamp_min(0.0)

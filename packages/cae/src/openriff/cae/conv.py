@@ -422,9 +422,10 @@ class ConvCAE(SpectrogramCodec):
         out: Tensor = self.decoder.preview(self.features(latents))
         return out
 
-    def preview_frequencies(self, latents: Tensor) -> Tensor | None:
-        """Latents ``[B, D, n]`` -> bin offsets ``[B, C, F, 8n]``, or None without a head."""
-        return self.decoder.frequencies(self.features(latents))
+    def previews(self, latents: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Latents ``[B, D, n]`` -> log magnitudes and bin offsets (or None), ``[B, C, F, 8n]``."""
+        features = self.features(latents)
+        return self.decoder.preview(features), self.decoder.frequencies(features)
 
     def decode_spectrogram(
         self, latents: Tensor, *, steps: int, generator: torch.Generator | None

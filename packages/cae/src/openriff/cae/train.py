@@ -178,12 +178,11 @@ def initial_model(config: TrainConfig) -> SpectrogramCodec:
         model = from_preset(config.preset)
     if config.init is not None:
         load_weights(model, checkpoint_weights(Path(config.init)), Path(config.init), partial=True)
-    names = [name for name, _ in model.named_parameters()]
     for prefix in config.frozen:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+        named = [p for name, p in model.named_parameters() if (name + ".").startswith(prefix + ".")]
+        if not named:
             raise ValueError(f"frozen: {prefix!r} names no parameter of preset {config.preset}")
-    for name, parameter in model.named_parameters():
-        if any(name == p or name.startswith(p + ".") for p in config.frozen):
+        for parameter in named:
             parameter.requires_grad_(False)
     return model
 

@@ -316,14 +316,13 @@ def plan_windows(
 class WindowedDenoiser(_Wrapper):
     """A denoiser over any length from one trained on windows.
 
-    The estimate of every window, cross-faded where windows overlap (MultiDiffusion,
-    Bar-Tal et al. 2023).
-    All windows are denoised together at every step of one pass over the whole sequence,
-    so each window sees its neighbours' current state in the overlaps, and nothing marks
-    where one window ends. Generating window after window, each continuing the last by
-    inpainting, leaves a seam even with an exact denoiser: on a Gaussian process the
-    frames after each hand-over came out at 0.6 of the process's variance, with 4.6x its
-    typical frame-to-frame step; this pass keeps both within sampling noise (tests).
+    The estimate of every window, cross-faded where windows overlap (MultiDiffusion, Bar-Tal
+    et al. 2023). All windows are denoised together at every step of one pass over the whole
+    sequence, so each window sees its neighbours' current state in the overlaps, and nothing
+    marks where one window ends. Generating window after window, each continuing the last by
+    inpainting, leaves a seam even with an exact denoiser: on a Gaussian process the frames
+    after each hand-over came out at 0.6 of the process's variance, with 4.6x its typical
+    frame-to-frame step; this pass keeps both within sampling noise (tests).
 
     Args:
         denoiser: the Denoiser, applied to windows no longer than it was trained on.
@@ -396,15 +395,15 @@ def sample_windowed(
     if mask is not None and known is None:
         raise ValueError("a mask needs the known latents it keeps")
     windows = plan_windows(frames, window, mask, loop=loop, device=torch.device(device))
+    sample = sampler
     if known is not None and mask is not None:
         known = known.to(device=device, dtype=dtype).expand(batch, -1, -1)  # (B, D, T)
         if not windows:  # every frame is known
             return known.clone()
+        if bool(mask.any()):
+            sample = inpainting(sampler, known, mask.to(device).view(1, 1, -1))
     if len(windows) > 1:
         denoiser = WindowedDenoiser(denoiser, windows)
-    sample = sampler
-    if mask is not None and bool(mask.any()):
-        sample = inpainting(sampler, known, mask.to(device).view(1, 1, -1))  # type: ignore[arg-type]
     if init is None:
         noise = torch.randn(batch, dim, frames, generator=generator, device=device)
         return sample(denoiser, noise.to(dtype), sigmas, cond=cond, generator=generator, **opts)

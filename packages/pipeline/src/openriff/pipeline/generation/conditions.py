@@ -36,8 +36,8 @@ class Conditioner:
         self._clap: ClapEmbedder | None = None
         prepared = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
         window = float(prepared.get("pairs", {}).get("window", 120 * model.codec.hop_length))
-        self.training_window = max(1, round(window / model.codec.hop_length))  # latent frames
-        self.window = self.training_window  # the longest pass
+        training = max(1, round(window / model.codec.hop_length))  # latent frames
+        self.window = training  # the longest pass
         # A backbone that extrapolates in length (the U-Net's dynamic position bias, a
         # rotary DiT) may be declared to sample up to this many frames in one pass: no
         # seams below it.
@@ -47,7 +47,7 @@ class Conditioner:
                 raise ValueError(
                     f"bundle.json 'one_pass_frames' must be a positive integer, got {declared!r}"
                 )
-            self.window = max(self.training_window, declared)
+            self.window = max(training, declared)
         # Trained on contexts with their chromagram appended: append it here too.
         self.context_chroma = bool(prepared.get("context_chroma", False))
         # The loudness its contexts were trained at; None: contexts keep their level.
