@@ -328,3 +328,28 @@ def test_channel_adaptation_rules() -> None:
     assert adapt_channels(wave[:, :1], 2).shape == (1, 2, 3)
     with pytest.raises(ValueError, match="cannot map 2 audio channels onto a 3-channel"):
         adapt_channels(wave[:, :2], 3)
+
+
+def test_the_fine_grid_preset_keeps_the_latent_rate_and_size() -> None:
+    torch.manual_seed(0)
+    coarse, fine = (
+        from_preset("diffariff-tiny-magnitude"),
+        from_preset("diffariff-tiny-magnitude-8k"),
+    )
+    assert isinstance(fine, ConvCAE)
+    assert isinstance(coarse, ConvCAE)
+    assert fine.spectrogram.n_fft == 4 * coarse.spectrogram.n_fft == 8192
+    # Same latents (64 x 11.7 Hz) from a 4x finer frequency grid and a 4x coarser time grid.
+    assert fine.hop_length == coarse.hop_length == 4096
+    assert fine.latent_dim == coarse.latent_dim == 64
+    count = sum(p.numel() for p in fine.parameters())
+    assert 1.0 < count / sum(p.numel() for p in coarse.parameters()) < 1.15
+    wave = audio(1, 5 * 4096 + 100, torch.device("cpu"))[:1]
+    with torch.no_grad():
+        latents = fine.encode(wave)
+        assert latents.shape == (1, 64, 6)
+        out = fine.decode(
+            latents, length=wave.shape[-1], generator=torch.Generator().manual_seed(0)
+        )
+    assert out.shape == wave.shape
+    assert torch.isfinite(out).all()
