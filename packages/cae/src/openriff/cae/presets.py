@@ -73,7 +73,8 @@ PRESETS: dict[str, tuple[str, object]] = {
     # round trip is 0.12-0.15 semitone off on 4 held-out synthetic songs (0.18-0.30 for
     # diffariff-tiny-magnitude) and 0.11-0.31 on 4 rendered pieces (0.21-0.29): better,
     # not yet in tune; its fundamentals sit 0.11-0.19 semitone from the true ones (0.29-0.67).
-    # 2000 steps more: medians of 0.097 (synthetic) and 0.15 (rendered).
+    # 2000 and 3000 steps more: medians of 0.097 and 0.108 (synthetic), 0.15 and 0.18
+    # (rendered): levelled off.
     "diffariff-tiny-magnitude-8k": (
         "conv",
         replace(
