@@ -122,16 +122,17 @@ def test_griffin_lim_refuses_bad_input() -> None:
         griffin_lim(torch.ones(1, 1, 1024, 4), CONFIG, iterations=-1)
 
 
-def fine_hz(wave: torch.Tensor, rate: int = 48_000) -> float:
-    """Frequency of the strongest 25-300 Hz partial, to a hundredth of a cent for a tone
-    (zero-padded FFT, parabola through the log magnitudes around the peak)."""
+def fine_hz(
+    wave: torch.Tensor, rate: int = 48_000, band: tuple[float, float] = (25.0, 300.0)
+) -> float:
+    """Frequency of the strongest partial in ``band`` (Hz), to a hundredth of a cent for a
+    tone (zero-padded FFT, parabola through the log magnitudes around the peak)."""
     x = wave.double() * torch.hann_window(wave.numel(), dtype=torch.float64)
     n = 1 << 21
     spectrum = torch.fft.rfft(x, n).abs()
-    band = torch.nonzero(
-        (torch.fft.rfftfreq(n, 1 / rate) > 25) & (torch.fft.rfftfreq(n, 1 / rate) < 300)
-    )
-    k = int(band[0]) + int(spectrum[band.flatten()].argmax())
+    freqs = torch.fft.rfftfreq(n, 1 / rate)
+    inside = torch.nonzero((freqs > band[0]) & (freqs < band[1])).flatten()
+    k = int(inside[0]) + int(spectrum[inside].argmax())
     a, b, c = torch.log(spectrum[k - 1 : k + 2])
     return float((k + 0.5 * (a - c) / (a - 2 * b + c)) * rate / n)
 
@@ -214,26 +215,15 @@ def test_given_frequencies_keep_partials_in_tune_under_blurred_magnitudes() -> N
     assert sorted(errors["magnitudes"])[1] > 10 * max(errors["given"])
 
 
-def partial_hz(wave: torch.Tensor, hz: float, rate: int = 48_000) -> float:
-    """Frequency of the strongest component within a semitone of ``hz`` (zero-padded FFT,
-    parabola through the log magnitudes around the peak)."""
-    x = wave.double() * torch.hann_window(wave.numel(), dtype=torch.float64)
-    n = 1 << 20
-    spectrum = torch.fft.rfft(x, n).abs()
-    freqs = torch.fft.rfftfreq(n, 1 / rate)
-    band = torch.nonzero((freqs > hz * 2 ** (-1 / 12)) & (freqs < hz * 2 ** (1 / 12))).flatten()
-    k = int(band[0]) + int(spectrum[band].argmax())
-    a, b, c = torch.log(spectrum[k - 1 : k + 2])
-    return float((k + 0.5 * (a - c) / (a - 2 * b + c)) * rate / n)
-
-
 def test_finer_bins_keep_partials_in_tune_under_decoder_errors() -> None:
     """Magnitude decoding reads each partial's frequency off its neighbouring bins' ratios,
     which a decoder's errors disturb; the disturbance is a fraction of a bin, so the 4x
     finer bins of diffariff-tiny-magnitude-8k leave a bass note 4x closer to its pitch."""
-    from openriff.cae import PRESETS
+    from openriff.cae import PRESETS, ConvCAEConfig
 
-    fine = PRESETS["diffariff-tiny-magnitude-8k"][1].spectrogram  # type: ignore[attr-defined]
+    _, preset = PRESETS["diffariff-tiny-magnitude-8k"]
+    assert isinstance(preset, ConvCAEConfig)
+    fine = preset.spectrogram
     assert fine.n_fft == 8192
     rate = 48_000
     t = torch.arange(48 * 2048, dtype=torch.float64) / rate  # 2 s
@@ -255,7 +245,8 @@ def test_finer_bins_keep_partials_in_tune_under_decoder_errors() -> None:
             out = griffin_lim(noisy, config, generator=g, init="locked")[0, 0]
             middle = out[rate // 4 : -rate // 4]
             for harmonic in (1, 2, 3):
-                got = partial_hz(middle, harmonic * hz)
+                semitone = (harmonic * hz * 2 ** (-1 / 12), harmonic * hz * 2 ** (1 / 12))
+                got = fine_hz(middle, band=semitone)
                 cents[config.n_fft].append(abs(1200 * math.log2(got / (harmonic * hz))))
     # Measured (median over 5 notes x 3 partials): 43 cents at n_fft 2048, 5 at 8192.
     coarse, finer = (float(torch.tensor(c).median()) for c in cents.values())

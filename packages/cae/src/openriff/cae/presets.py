@@ -67,9 +67,10 @@ PRESETS: dict[str, tuple[str, object]] = {
     # a partial's compressed magnitude where it was at n_fft 2048). Griffin-Lim reads each
     # partial's frequency off its bins' magnitudes, and a decoder's errors move it by a
     # fraction of a bin: with the shipped codec's error size (log-magnitude noise of 0.5,
-    # correlated over 0.1 s) exact bass magnitudes decode 0.13 semitone off at n_fft 2048
-    # and 0.04-0.05 at 8192 (test_spectral), with onsets still within 50 ms (0.98 of
-    # them). Trained like the default model's codec (4000 CPU steps, same songs), its bass
+    # correlated over 0.1 s) exact magnitudes of 4 synthetic bass stems decode 0.13
+    # semitone off at n_fft 2048 and 0.04-0.05 at 8192, with onsets still within 50 ms
+    # (0.98 of them); test_spectral checks the same on saw notes (43 cents against 5).
+    # Trained like the default model's codec (4000 CPU steps, same songs), its bass
     # round trip is 0.12-0.15 semitone off on 4 held-out synthetic songs (0.18-0.30 for
     # diffariff-tiny-magnitude) and 0.11-0.31 on 4 rendered pieces (0.21-0.29): better,
     # not yet in tune; its fundamentals sit 0.11-0.19 semitone from the true ones (0.29-0.67).
