@@ -104,7 +104,7 @@ def test_default_model_has_no_seams_between_windows(tmp_path: Path) -> None:
     pipeline = AccompanimentPipeline.from_pretrained(folder)
     generated, own = [], []
     for seed in (3_000_000, 3_000_001, 3_000_002):
-        song = synth_song(seed, bars=16, vocals=False)
+        song = synth_song(seed, bars=16, vocals=False, style="classic")
         context = sum(stem.audio for name, stem in song.stems.items() if name != "bass")
         stem = pipeline.generate(context[None], seed=0, stereo_width=0.0).audio[0].mean(0)
         seams = pipeline.seams(stem.shape[-1])

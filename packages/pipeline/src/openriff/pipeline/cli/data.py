@@ -2,7 +2,7 @@
 
 ::
 
-    openriff data synth --songs N --out DIR [--seed 0] [--bars 8] [--workers 1]
+    openriff data synth --songs N --out DIR [--seed 0] [--bars 8] [--style wide] [--workers 1]
     openriff data corpus --out MIDI [--collection NAME ...] [--split all|train|validation]
     openriff data render --midi DIR --out DIR [--soundfont FILE] [--songs N] [--seed 0]
     openriff data codec-audio --data SONGS --out DIR --target bass [--layout generic]
@@ -27,8 +27,9 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     if args.songs < 1 or args.bars < 1:
         raise ValueError(f"--songs and --bars must be >= 1, got {args.songs}, {args.bars}")
     folders = synth_dataset(
-        args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers
-    )
+        args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers,
+        style=args.style,
+    )  # fmt: skip
     print(f"{len(folders)} songs in {args.out}")
     return 0
 
@@ -162,6 +163,9 @@ def _lufs(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
+STYLES = ("classic", "wide")  # openriff.pipeline.data.music.STYLES, without importing numpy
+
+
 def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``data`` and ``prepare`` to ``openriff``'s subparsers."""
     data = sub.add_parser("data", help="data sets").add_subparsers(dest="action", required=True)
@@ -169,7 +173,13 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--songs", type=int, required=True, help="how many songs")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first song")
-    p.add_argument("--bars", type=int, default=8, help="length of each song in 4/4 bars")
+    p.add_argument("--bars", type=int, default=8, help="length of each song in bars")
+    p.add_argument(
+        "--style", choices=sorted(STYLES), default="wide",
+        help="what the songs are drawn from: wide (60-200 bpm, 4/4 3/4 6/8, seven modes, "
+        "inversions, passing notes, rests, drumless sections, dynamics) or classic (4/4, "
+        "80-140 bpm, major/minor, bass on the roots, always drums)",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
     p.set_defaults(func=cmd_data_synth)
     p = data.add_parser("corpus", help="music21's corpus (never Bach) as arranged MIDI files")

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from openriff.pipeline.cli.data import STYLES
 from openriff.pipeline.cli.sampling import add_sampling_flags
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def cmd_evaluate_synthetic(args: argparse.Namespace) -> int:
     )
 
     config = SyntheticEvaluation(
-        songs=args.songs, first_seed=args.first_seed, bars=args.bars, target=args.target,
-        prompt=args.prompt, steps=args.steps, sampler=args.sampler,
+        songs=args.songs, first_seed=args.first_seed, bars=args.bars, style=args.style,
+        target=args.target, prompt=args.prompt, steps=args.steps, sampler=args.sampler,
         cfg_context=args.cfg_context, seed=args.seed,
     )  # fmt: skip
     report = evaluate_synthetic(_pipeline(args), config, progress=not args.quiet)
@@ -128,5 +129,9 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
     p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")
     p.add_argument("--bars", type=int, default=8)
+    p.add_argument(
+        "--style", choices=STYLES, default="wide",
+        help="the generator's style (classic: the world the default model up to 0.4 knew)",
+    )  # fmt: skip
     _common_flags(p, songs=8)
     p.set_defaults(func=cmd_evaluate_synthetic)

@@ -2,7 +2,9 @@
 
 Each renderer (:func:`drums`, :func:`bass`, :func:`keys`, :func:`guitar`, :func:`lead`)
 draws its own timbre from ``rng`` (waveform, filter, envelope, drum sounds), so a stem type
-is a family of sounds rather than one preset, and returns the stem's audio and notes.
+is a family of sounds rather than one preset, and returns the stem's audio and notes. All
+follow the song's metre and its :class:`Dynamics` (a loudness per two-bar section, accents
+on the beats); the stem's peak level is drawn from the style's spread.
 """
 
 from __future__ import annotations
@@ -13,7 +15,77 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
-from openriff.pipeline.data.music import MAJOR, MINOR, SAMPLE_RATE, Note, Stem, SynthSong, midi_hz
+from openriff.pipeline.data.music import (
+    MODES,
+    SAMPLE_RATE,
+    Chord,
+    Note,
+    Stem,
+    SynthSong,
+    SynthStyle,
+    midi_hz,
+)
+
+# The bass's rhythmic figures: (onset, length, tone) per bar in quarter notes, by metre.
+# Tones: "bass" (the chord's bass note), "fifth" (the chord tone nearest a fifth above it),
+# "octave" (the bass note an octave up).
+Figure = tuple[tuple[float, float, str], ...]
+FIGURES: dict[str, dict[str, Figure]] = {
+    "pulse": {
+        "4/4": tuple((b, 0.9, "bass") for b in (0.0, 1.0, 2.0, 3.0)),
+        "3/4": tuple((b, 0.9, "bass") for b in (0.0, 1.0, 2.0)),
+        "6/8": ((0.0, 1.35, "bass"), (1.5, 1.35, "bass")),
+    },
+    "eighths": {
+        "4/4": tuple((i / 2, 0.45, "bass") for i in range(8)),
+        "3/4": tuple((i / 2, 0.45, "bass") for i in range(6)),
+        "6/8": tuple((i / 2, 0.45, "bass") for i in range(6)),
+    },
+    "root-fifth": {
+        "4/4": ((0.0, 0.9, "bass"), (1.0, 0.9, "fifth"), (2.0, 0.9, "bass"), (3.0, 0.9, "fifth")),
+        "3/4": ((0.0, 0.9, "bass"), (1.0, 0.9, "fifth"), (2.0, 0.9, "fifth")),
+        "6/8": ((0.0, 1.35, "bass"), (1.5, 1.35, "fifth")),
+    },
+    "octaves": {
+        "4/4": tuple((i / 2, 0.45, "octave" if i % 2 else "bass") for i in range(8)),
+        "3/4": tuple((i / 2, 0.45, "octave" if i % 2 else "bass") for i in range(6)),
+        "6/8": tuple((i / 2, 0.45, "octave" if i % 3 == 2 else "bass") for i in range(6)),
+    },
+    "held": {
+        "4/4": ((0.0, 3.8, "bass"),),
+        "3/4": ((0.0, 2.85, "bass"),),
+        "6/8": ((0.0, 2.85, "bass"),),
+    },
+    "syncopated": {
+        "4/4": ((0.0, 1.4, "bass"), (1.5, 0.9, "bass"), (2.5, 0.45, "fifth"), (3.0, 0.9, "bass")),
+        "3/4": ((0.0, 1.4, "bass"), (1.5, 1.4, "fifth")),
+        "6/8": (
+            (0.0, 0.9, "bass"),
+            (1.0, 0.45, "fifth"),
+            (1.5, 0.9, "bass"),
+            (2.5, 0.45, "octave"),
+        ),
+    },
+}
+
+
+class Dynamics:
+    """A song's loudness: one level per two-bar section, and accents on the beats."""
+
+    def __init__(self, rng: np.random.Generator, song: SynthSong, range_db: float) -> None:
+        sections = (song.bars + 1) // 2
+        self.levels = 10 ** (-rng.uniform(0.0, range_db, sections) / 20)
+        self.section_s = 2 * song.bar_seconds
+        self.bar_s = song.bar_seconds
+        self.beat_s = song.meter.beat_quarters * 60.0 / song.tempo
+
+    def velocity(self, t: float, rng: np.random.Generator) -> float:
+        """Velocity in (0, 1] of a note at ``t`` seconds: section level x accent x jitter."""
+        level = self.levels[min(len(self.levels) - 1, int(t / self.section_s + 1e-9))]
+        phase = t % self.bar_s
+        on_beat = min(phase % self.beat_s, self.beat_s - phase % self.beat_s) < 1e-3
+        accent = 1.0 if phase < 1e-3 or self.bar_s - phase < 1e-3 else 0.9 if on_beat else 0.8
+        return float(level * accent * rng.uniform(0.85, 1.0))
 
 
 def _envelope(n: int, attack: float, release: float, decay: float) -> NDArray[np.float64]:
@@ -70,141 +142,271 @@ def _pluck(freq: float, n: int, rng: np.random.Generator, damping: float) -> NDA
     return out
 
 
-def _normalise(x: NDArray[np.float64], peak: float) -> NDArray[np.float32]:
+def _normalise(
+    x: NDArray[np.float64], peak: float, rng: np.random.Generator, style: SynthStyle
+) -> NDArray[np.float32]:
+    """``x`` peaking at ``peak`` lowered by a level drawn from ``style.level_db``."""
     top = float(np.abs(x).max())
+    peak *= 10 ** (rng.uniform(*style.level_db) / 20)
     return (x * (peak / top) if top > 0 else x).astype(np.float32)
 
 
-def drums(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
-    """Kick, snare and hi-hats on a drawn pattern; the kit's sounds are drawn too."""
+def _quarter_s(song: SynthSong) -> float:
+    return 60.0 / song.tempo
+
+
+def drums(
+    rng: np.random.Generator,
+    song: SynthSong,
+    style: SynthStyle,
+    dynamics: Dynamics,
+    playing: list[bool],
+    total: int,
+) -> Stem:
+    """Kick, snare and hi-hats on a pattern of the metre; the kit's sounds are drawn too.
+
+    ``playing`` says, per two-bar section, whether the drums play in it.
+    """
     out = np.zeros(total)
     kick_pitch = rng.uniform(45, 70)
     snare_tone = rng.uniform(160, 260)
     hat_cut = rng.uniform(6000, 12000)
-    pattern = rng.integers(0, 3)
+    extra = bool(rng.integers(0, 2))
+    meter = str(song.meter)
+    # Eighth-note steps of a bar: kicks and snares by metre, an extra kick for some kits.
+    kicks, snares = {
+        "4/4": ({0, 4} | ({5} if extra else set()), {2, 6}),
+        "3/4": ({0} | ({3} if extra else set()), {2, 4}),
+        "6/8": ({0} | ({5} if extra else set()), {3}),
+    }[meter]
+    steps = round(song.meter.quarters * 2)
+    eighth = _quarter_s(song) / 2
     notes = []
     for bar in range(song.bars):
-        for step in range(8):  # eighth notes
-            t = (bar * 4 + step / 2) * beat_s
+        if not playing[bar // 2]:
+            continue
+        for step in range(steps):
+            t = bar * song.bar_seconds + step * eighth
+            velocity = dynamics.velocity(t, rng)
             n = int(0.3 * SAMPLE_RATE)
-            if step in (0, 4) or (pattern == 1 and step == 5) or (pattern == 2 and step == 3):
+            if step in kicks:
                 sweep = kick_pitch * (1 + 3 * np.exp(-np.arange(n) / SAMPLE_RATE * 40))
                 kick = np.sin(2 * np.pi * np.cumsum(sweep) / SAMPLE_RATE) * _envelope(
                     n, 0.001, 0.02, 12
                 )
-                _add(out, t, 0.9 * kick)
-                notes.append(Note(t, t + 0.3, 36, 0.9))
-            if step in (2, 6):
+                _add(out, t, 0.9 * velocity * kick)
+                notes.append(Note(t, t + 0.3, 36, 0.9 * velocity))
+            if step in snares:
                 noise = rng.standard_normal(n) * _envelope(n, 0.001, 0.02, 25)
                 tone = np.sin(2 * np.pi * snare_tone * np.arange(n) / SAMPLE_RATE) * _envelope(
                     n, 0.001, 0.02, 30
                 )
-                _add(out, t, 0.5 * noise + 0.4 * tone)
-                notes.append(Note(t, t + 0.3, 38, 0.8))
+                _add(out, t, velocity * (0.5 * noise + 0.4 * tone))
+                notes.append(Note(t, t + 0.3, 38, 0.8 * velocity))
             hat_n = int(0.08 * SAMPLE_RATE)
             hat = rng.standard_normal(hat_n)
             hat = hat - _lowpass(hat, hat_cut)  # what is left above the cutoff
-            velocity = 0.35 if step % 2 else 0.5
-            _add(out, t, velocity * hat * _envelope(hat_n, 0.0005, 0.01, 60))
-            notes.append(Note(t, t + 0.08, 42, velocity))
+            hat_velocity = 0.5 * velocity
+            _add(out, t, hat_velocity * hat * _envelope(hat_n, 0.0005, 0.01, 60))
+            notes.append(Note(t, t + 0.08, 42, hat_velocity))
     return Stem(
         "drums",
         ["drums", "beat", str(rng.choice(["tight", "punchy", "loose"]))],
         False,
         notes,
-        _normalise(out, 0.8),
+        _normalise(out, 0.8, rng, style),
     )
 
 
-def bass(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
-    """The chord roots (C2-B2) in quarters or eighths, through a drawn oscillator and filter."""
+def _upper_tone(chord: Chord) -> int:
+    """Semitones above the chord's bass note of the chord tone nearest a fifth."""
+    above = [(p - chord.pitches[chord.inversion]) % 12 for p in chord.pitches]
+    return min((a for a in above if a), key=lambda a: abs(a - 7))
+
+
+def bass_notes(
+    rng: np.random.Generator,
+    song: SynthSong,
+    style: SynthStyle,
+    dynamics: Dynamics,
+    low: int,
+    figure: str,
+) -> list[Note]:
+    """The bass line: the figure on each chord's bass note, passing notes, rests.
+
+    Every chord starts with its bass note (within the octave above ``low``); a chord change
+    is approached by a scale step with probability ``style.passing``; other notes are left
+    out with probability ``style.rest``.
+    """
+    quarter = _quarter_s(song)
+    scale = {(song.key + i) % 12 for i in MODES[song.mode]}
+    pattern = FIGURES[figure][str(song.meter)]
+
+    def pitch_of(chord: Chord, tone: str) -> int:
+        bass = low + (chord.bass - low) % 12
+        return bass + {"bass": 0, "octave": 12, "fifth": _upper_tone(chord)}[tone]
+
+    notes: list[Note] = []
+    for i, chord in enumerate(song.chords):
+        events = []  # (start, end, pitch) within the chord
+        first = int(chord.start / song.bar_seconds + 1e-9)
+        last = math.ceil(chord.end / song.bar_seconds - 1e-9)
+        for bar in range(first, last):
+            for onset, length, tone in pattern:
+                t = bar * song.bar_seconds + onset * quarter
+                if chord.start - 1e-9 <= t < chord.end - 1e-9:
+                    events.append((t, min(t + length * quarter, chord.end), pitch_of(chord, tone)))
+        if not events or events[0][0] > chord.start + 1e-9:
+            # A chord change between the figure's onsets (two chords per bar) starts a note.
+            end = events[0][0] if events else chord.end
+            events.insert(0, (chord.start, chord.start + 0.95 * (end - chord.start),
+                              pitch_of(chord, "bass")))  # fmt: skip
+        following = song.chords[i + 1] if i + 1 < len(song.chords) else None
+        if following is not None and rng.random() < style.passing:
+            events = _approach(events, chord.end, pitch_of(following, "bass"), scale, quarter / 2)
+        first, *rest = events
+        kept = [first, *(e for e in rest if rng.random() >= style.rest)]
+        notes += [Note(s, e, p, dynamics.velocity(s, rng)) for s, e, p in kept]
+    return notes
+
+
+def _approach(
+    events: list[tuple[float, float, int]],
+    change: float,
+    target: int,
+    scale: set[int],
+    length: float,
+) -> list[tuple[float, float, int]]:
+    """``events`` ending in a scale step towards ``target``, ``length`` seconds early.
+
+    The step sounds ``length`` seconds before the ``change``; notes in its way are
+    shortened or dropped; the chord's first note stays.
+    """
+    at = change - length
+    kept = []
+    for s, e, p in events:
+        if s >= at - 1e-9:
+            continue
+        kept.append((s, min(e, at - 0.05 * length), p))
+    if not kept or kept[0][1] - kept[0][0] < length / 2:
+        return events
+
+    def neighbour(step: int) -> int:
+        pitch = target + step
+        while pitch % 12 not in scale:
+            pitch += step
+        return pitch
+
+    # From the side the line comes from, unless that only repeats the note before.
+    pitch = neighbour(-1 if kept[-1][2] < target else 1)
+    if pitch == kept[-1][2]:
+        pitch = neighbour(1 if pitch < target else -1)
+    return [*kept, (at, at + 0.9 * length, pitch)]
+
+
+def bass(
+    rng: np.random.Generator, song: SynthSong, style: SynthStyle, dynamics: Dynamics, total: int
+) -> Stem:
+    """A bass line (:func:`bass_notes`) through a drawn oscillator and filter."""
     out = np.zeros(total)
     wave = str(rng.choice(["saw", "square", "sine"]))
     cutoff = rng.uniform(300, 1500)
-    eighths = bool(rng.integers(0, 2))
-    notes = []
-    for chord in song.chords:
-        pitch = 36 + (chord.root - 36) % 12  # the root, between C2 and B2
-        step = beat_s / 2 if eighths else beat_s
-        t = chord.start
-        while t < chord.end - 1e-9:
-            length = step * 0.9
-            n = int(length * SAMPLE_RATE)
-            tone = _oscillator(wave, midi_hz(pitch), n) * _envelope(n, 0.005, 0.03, 2.0)
-            _add(out, t, _lowpass(tone, cutoff))
-            notes.append(Note(t, t + length, pitch, 0.8))
-            t += step
+    figure = str(rng.choice(list(style.bass_figures)))
+    low = int(rng.integers(style.bass_low[0], style.bass_low[1] + 1))
+    notes = bass_notes(rng, song, style, dynamics, low, figure)
+    for note in notes:
+        n = int((note.end - note.start) * SAMPLE_RATE)
+        tone = _oscillator(wave, midi_hz(note.pitch), n) * _envelope(n, 0.005, 0.03, 2.0)
+        _add(out, note.start, note.velocity * _lowpass(tone, cutoff))
     brightness = "bright" if cutoff > 900 else "warm"
     return Stem(
-        "bass",
-        ["bass", wave, brightness, "eighths" if eighths else "quarters"],
-        False,
-        notes,
-        _normalise(out, 0.8),
+        "bass", ["bass", wave, brightness, figure], False, notes, _normalise(out, 0.8, rng, style)
     )
 
 
-def keys(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
-    """The chords as two stabs per bar or one detuned pad, with a drawn waveform and filter."""
+def keys(
+    rng: np.random.Generator, song: SynthSong, style: SynthStyle, dynamics: Dynamics, total: int
+) -> Stem:
+    """The chords as stabs (every half bar, or every bar in 3/4) or one detuned pad."""
     out = np.zeros(total)
     pad = bool(rng.integers(0, 2))
     wave = "saw" if pad else str(rng.choice(["sine", "square"]))
     cutoff = rng.uniform(1200, 4000)
+    beats = song.meter.beats
+    stab = song.bar_seconds / 2 if beats % 2 == 0 else song.bar_seconds
     notes = []
     for chord in song.chords:
-        hits = [chord.start] if pad else [chord.start + b * beat_s for b in (0, 2)]
-        length = (chord.end - chord.start) if pad else 2 * beat_s * 0.95
+        span = chord.end - chord.start
+        hits = [chord.start] if pad else list(np.arange(chord.start, chord.end - 1e-6, stab))
+        length = span if pad else min(stab, span) * 0.95
         for t in hits:
             n = int(length * SAMPLE_RATE)
+            velocity = dynamics.velocity(float(t), rng)
             for pitch in chord.pitches:
                 detune = rng.uniform(-0.08, 0.08) if pad else 0.0
                 tone = _oscillator(wave, midi_hz(pitch + detune), n, rng.uniform())
                 env = _envelope(n, 0.3 if pad else 0.005, 0.2, 0.3 if pad else 1.5)
-                _add(out, t, _lowpass(tone * env, cutoff))
-                notes.append(Note(t, t + length, pitch, 0.6))
+                _add(out, float(t), velocity * _lowpass(tone * env, cutoff))
+                notes.append(Note(float(t), float(t) + length, pitch, 0.6 * velocity))
     instrument = "pad" if pad else "keys"
     return Stem(
         instrument,
         [instrument, "chords", "soft" if pad else "electric"],
         False,
         notes,
-        _normalise(out, 0.7),
+        _normalise(out, 0.7, rng, style),
     )
 
 
-def guitar(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int) -> Stem:
-    """The chords an octave up, plucked (Karplus-Strong) and strummed on every beat."""
+def guitar(
+    rng: np.random.Generator, song: SynthSong, style: SynthStyle, dynamics: Dynamics, total: int
+) -> Stem:
+    """The chords an octave up, plucked (Karplus-Strong) and strummed on every felt beat."""
     out = np.zeros(total)
     damping = rng.uniform(0.990, 0.998)
+    beat_s = song.meter.beat_quarters * _quarter_s(song)
     notes = []
     for chord in song.chords:
-        for beat in range(4):
-            t0 = chord.start + beat * beat_s
+        for t0 in np.arange(chord.start, chord.end - 1e-6, beat_s):
+            velocity = dynamics.velocity(float(t0), rng)
             for k, pitch in enumerate((*chord.pitches, chord.pitches[0] + 12)):
-                t = t0 + k * 0.012  # a quick strum
+                t = float(t0) + k * 0.012  # a quick strum
                 n = int(beat_s * SAMPLE_RATE)
-                _add(out, t, _pluck(midi_hz(pitch + 12), n, rng, damping) * 0.5)
-                notes.append(Note(t, t + beat_s, pitch + 12, 0.7))
+                _add(out, t, velocity * 0.5 * _pluck(midi_hz(pitch + 12), n, rng, damping))
+                notes.append(Note(t, t + beat_s, pitch + 12, 0.7 * velocity))
     return Stem(
-        "guitar", ["guitar", "plucked", "acoustic", "strummed"], False, notes, _normalise(out, 0.7)
+        "guitar",
+        ["guitar", "plucked", "acoustic", "strummed"],
+        False,
+        notes,
+        _normalise(out, 0.7, rng, style),
     )
 
 
-def lead(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int, vocal: bool) -> Stem:
+def lead(
+    rng: np.random.Generator,
+    song: SynthSong,
+    style: SynthStyle,
+    dynamics: Dynamics,
+    total: int,
+    vocal: bool,
+) -> Stem:
     """A melody on the scale: a synth arpeggio, or a sung-like line with vibrato (``vocal``)."""
     out = np.zeros(total)
-    scale = MAJOR if song.mode == "major" else MINOR
+    scale = MODES[song.mode]
+    quarter = _quarter_s(song)
     notes = []
     if vocal:
-        # A sung-like line: slow notes, vibrato, vowel-like formant weighting.
+        # A sung-like line: long notes, vibrato, vowel-like formant weighting.
         formants = rng.choice([[700, 1200], [300, 2300], [500, 900]])
         position = 4
+        per_bar = 2 if song.meter.numerator == 4 else 1
+        length = song.bar_seconds / per_bar * 0.95
         for bar in range(song.bars):
-            for half in range(2):
-                t = (bar * 4 + half * 2) * beat_s
+            for part in range(per_bar):
+                t = bar * song.bar_seconds + part * song.bar_seconds / per_bar
                 position = int(np.clip(position + rng.integers(-2, 3), 0, 9))
                 pitch = 60 + song.key + scale[position % 7] + 12 * (position // 7)
-                length = 2 * beat_s * 0.95
                 n = int(length * SAMPLE_RATE)
                 time = np.arange(n) / SAMPLE_RATE
                 f0 = midi_hz(pitch) * (1 + 0.012 * np.sin(2 * np.pi * 5.5 * time))
@@ -214,17 +416,24 @@ def lead(rng: np.random.Generator, song: SynthSong, beat_s: float, total: int, v
                     freq = k * midi_hz(pitch)
                     gain = sum(math.exp(-(((freq - f) / 150.0) ** 2)) for f in formants) + 0.05
                     voice += gain / k**0.5 * np.sin(2 * np.pi * k * phase)
-                _add(out, t, voice * _envelope(n, 0.06, 0.15, 0.2))
-                notes.append(Note(t, t + length, pitch, 0.7))
-        return Stem("vocals", ["vocals", "singing", "melody"], True, notes, _normalise(out, 0.7))
+                velocity = dynamics.velocity(t, rng)
+                _add(out, t, velocity * voice * _envelope(n, 0.06, 0.15, 0.2))
+                notes.append(Note(t, t + length, pitch, 0.7 * velocity))
+        return Stem(
+            "vocals", ["vocals", "singing", "melody"], True, notes, _normalise(out, 0.7, rng, style)
+        )
     wave = str(rng.choice(["square", "saw", "sine"]))
+    # Sixteenths in simple metre, eighths (in threes) in compound metre.
+    step = quarter / 2 if song.meter.denominator == 8 else quarter / 4
     for chord in song.chords:
         tones = [*sorted(chord.pitches), chord.pitches[0] + 12]
-        for i in range(16):  # sixteenth-note arpeggio
-            t = chord.start + i * beat_s / 4
+        for i, t in enumerate(np.arange(chord.start, chord.end - 1e-6, step)):
             pitch = tones[i % len(tones)] + 12
-            n = int(beat_s / 4 * 0.9 * SAMPLE_RATE)
+            n = int(step * 0.9 * SAMPLE_RATE)
             tone = _oscillator(wave, midi_hz(pitch), n) * _envelope(n, 0.002, 0.02, 6)
-            _add(out, t, tone)
-            notes.append(Note(t, t + beat_s / 4 * 0.9, pitch, 0.6))
-    return Stem("lead", ["lead", "arpeggio", "synth", wave], False, notes, _normalise(out, 0.6))
+            velocity = dynamics.velocity(float(t), rng)
+            _add(out, float(t), velocity * tone)
+            notes.append(Note(float(t), float(t) + step * 0.9, pitch, 0.6 * velocity))
+    return Stem(
+        "lead", ["lead", "arpeggio", "synth", wave], False, notes, _normalise(out, 0.6, rng, style)
+    )

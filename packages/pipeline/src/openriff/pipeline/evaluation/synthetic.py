@@ -33,8 +33,10 @@ class SyntheticEvaluation:
 
     Attributes:
         songs: held-out songs (>= 2: each needs another song's stem as reference).
-        first_seed: generator seed of the first song (training sets use 0, 1, 2, ...).
+        first_seed: generator seed of the first song (training sets use 0, 1, 2, ...);
+            seeds whose song lacks the target (drums, in the wide style) are passed over.
         bars: length of each song in bars.
+        style: the generator's style (``wide`` or ``classic``).
         target: the stem to generate and score (``bass``, ``keys``, ``guitar``, ``lead``,
             ``drums``; harmonic fit means little for drums).
         prompt: text for bundles with CLAP (None: context only).
@@ -47,6 +49,7 @@ class SyntheticEvaluation:
     songs: int = 8
     first_seed: int = 1_000_000
     bars: int = 8
+    style: str = "wide"
     target: str = "bass"
     prompt: str | None = None
     steps: int | None = None
@@ -67,13 +70,17 @@ def synthetic_excerpts(config: SyntheticEvaluation) -> list[Excerpt]:
     """The held-out songs as excerpts (chords and tempo included)."""
     from openriff.pipeline.data.synth import synth_song
 
-    excerpts = []
-    for i in range(config.songs):
-        song = synth_song(config.first_seed + i, bars=config.bars, vocals=False)
+    excerpts: list[Excerpt] = []
+    seed = config.first_seed
+    while len(excerpts) < config.songs:
+        song = synth_song(seed, bars=config.bars, vocals=False, style=config.style)
+        seed += 1
         if config.target not in song.stems:
-            raise ValueError(
-                f"synthetic songs have no {config.target!r} stem: {sorted(song.stems)}"
-            )
+            if config.target != "drums" or seed - config.first_seed > 20 * config.songs:
+                raise ValueError(
+                    f"synthetic songs have no {config.target!r} stem: {sorted(song.stems)}"
+                )
+            continue  # a song without drums
         waves = {name: stem.audio for name, stem in song.stems.items()}
         true = waves.pop(config.target)
         assert true is not None  # synthetic stems always carry their audio

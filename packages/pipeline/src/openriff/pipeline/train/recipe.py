@@ -99,6 +99,7 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
     from openriff.latent_diffusion.checkpoint import ModelConfig
     from openriff.latent_diffusion.config import from_dict as ldm_config
     from openriff.latent_diffusion.train import TrainConfig
+    from openriff.pipeline.data.music import STYLES as SYNTH_STYLES
     from openriff.pipeline.train.models import MODEL_PRESETS
 
     for stage in STAGES[:-1]:
@@ -108,6 +109,8 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
     for key in ("songs", "bars"):
         _whole(data, key, "data")
     _whole(data, "seed", "data", least=0)
+    if data.get("style", "wide") not in SYNTH_STYLES:
+        raise ValueError(f"data.style must be one of {sorted(SYNTH_STYLES)}, got {data['style']!r}")
     if data.get("workers") is not None:
         _whole(data, "workers", "data")
     if codec.get("preset") not in CODEC_PRESETS:
@@ -195,7 +198,7 @@ def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet
 
         workers = data.get("workers") or os.cpu_count() or 1
         synth_dataset(run / "data", data["songs"], seed=data["seed"], bars=data["bars"],
-                      workers=workers)  # fmt: skip
+                      workers=workers, style=data.get("style", "wide"))  # fmt: skip
     elif stage == "codec-audio":
         from openriff.pipeline.data.codec_audio import write_codec_audio
 
@@ -256,6 +259,7 @@ def stage_commands(
         "data": [
             "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
             "--seed", str(data["seed"]), "--out", str(run / "data"),
+            "--style", data.get("style", "wide"),
             "--workers", str(data.get("workers") or os.cpu_count() or 1),
         ],
     }  # fmt: skip
