@@ -72,8 +72,9 @@ def _demo(args: argparse.Namespace, paths: list[Path]) -> int:
     panels = [("context (synthetic song without its bass)", context), ("generated stem", stem)]
     record = {
         "command": ["openriff", *(args.argv if args.argv is not None else sys.argv[1:])],
-        "song": {"seed": song.seed, "key": song.key, "mode": song.mode, "tempo": song.tempo,
-                 "bars": song.bars, "removed": "bass"},
+        "song": {"seed": song.seed, "style": song.style, "key": song.key, "mode": song.mode,
+                 "tempo": song.tempo, "time_signature": str(song.meter),
+                 "beats_per_bar": song.meter.quarters, "bars": song.bars, "removed": "bass"},
         "settings": generation.settings,
         "model": pipeline.fingerprint(),
         "mix_gain": gain,
