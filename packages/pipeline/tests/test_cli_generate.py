@@ -207,7 +207,8 @@ def test_demo_accompanies_a_synthetic_song(bundle: Path, tmp_path: Path) -> None
     assert rate == RATE
     bar = song["beats_per_bar"] * 60 / song["tempo"]  # quarter notes per bar
     assert len(context) == len(stem) == round(song["bars"] * bar * RATE)
-    assert song["time_signature"] in ("4/4", "3/4", "6/8") and song["style"] == "wide"
+    assert song["time_signature"] in ("4/4", "3/4", "6/8")
+    assert song["style"] == "wide"
     expected = (context[:, None] + stem) * record["mix_gain"]
     np.testing.assert_allclose(sf.read(out / "mix.wav")[0], expected, atol=1e-4)
     assert record["settings"]["seed"] == 0

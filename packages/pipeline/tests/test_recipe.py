@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from openriff.pipeline.cli import main
 from openriff.pipeline.generation.pipeline import AccompanimentPipeline
-from openriff.pipeline.train.recipe import DEFAULT_RECIPE, load_recipe
+from openriff.pipeline.train.recipe import DEFAULT_RECIPE, check_recipe, load_recipe
 
 SMALL = {
     "data.songs": 3, "data.bars": 2, "codec.steps": 2, "codec.batch_size": 2,
@@ -128,3 +128,51 @@ def test_recipe_runs_resumes_and_slims(tmp_path: Path) -> None:
     last = json.loads((run / "recipe-log.json").read_text())["runs"][-1]["stages"]
     assert [s["stage"] for s in last] == ["data", "codec-audio", "codec", "prepare", "ldm"]
     assert [s["seconds"] is None for s in last] == [False, False, False, False, True]
+
+
+def test_rendered_corpus_pieces_join_the_synthetic_songs(tmp_path: Path, capsys) -> None:
+    """data.rendered: train-split corpus pieces, rendered beside the synthetic songs."""
+    pytest.importorskip("music21", reason="the [corpus] extra")
+    from openriff.pipeline.data.corpus import piece_split
+    from openriff.pipeline.data.layout import read_generic
+    from openriff.pipeline.train.stages import STAGE_RUNNERS, stage_commands
+
+    recipe = load_recipe(overrides=SMALL)
+    recipe["data"]["style"] = "classic"
+    rendered = {"pieces": 2, "seconds": 6, "validation": 0.2, "seed": 0,
+                "collections": ["trecento"]}  # fmt: skip
+    recipe["data"]["rendered"] = rendered
+    commands = stage_commands(recipe, tmp_path, "cpu", True)
+    assert list(commands)[:3] == ["data", "corpus", "render"]
+    assert commands["corpus"][commands["corpus"].index("--split") + 1] == "train"
+    assert commands["render"][commands["render"].index("--out") + 1] == str(tmp_path / "data")
+    for stage in ("data", "corpus", "render"):
+        STAGE_RUNNERS[stage](recipe, tmp_path, "cpu", True)
+    midis = sorted((tmp_path / "midi").rglob("*.mid"))
+    assert len(midis) == 2
+    songs = sorted(p.name for p in (tmp_path / "data").iterdir())
+    synthetic = [s for s in songs if len(s) == len("song_0000")]
+    assert len(synthetic) == 3
+    # A piece whose first seconds hold one part only is skipped, and said so.
+    skipped = [line for line in capsys.readouterr().err.splitlines() if line.startswith("skip")]
+    assert len(songs) - 3 + len(skipped) == 2
+    assert len(songs) >= 4
+    for folder in sorted(set(songs) - set(synthetic)):
+        meta = json.loads((tmp_path / "data" / folder / "song.json").read_text())
+        assert (tmp_path / "data" / folder / "bass.wav").is_file()
+        name = meta.get("source", folder)
+        assert "bach" not in str(name).lower()
+    for midi in midis:
+        name = "/".join(midi.relative_to(tmp_path / "midi").with_suffix("").parts)
+        assert piece_split(name, 0.2, 0) == "train", name
+    assert len(read_generic(tmp_path / "data")[0]) == len(songs)
+    # Bach is refused before any stage runs, as are other bad settings.
+    for bad, match in (
+        ({**rendered, "collections": ["bach"]}, "reserved for independent evaluation"),
+        ({**rendered, "pieces": 0}, "pieces must be >= 1"),
+        ({**rendered, "seconds": -1}, "seconds must be a number"),
+        ({**rendered, "collections": ["nope"]}, "unknown"),
+    ):
+        recipe["data"]["rendered"] = bad
+        with pytest.raises(ValueError, match=match):
+            check_recipe(recipe)

@@ -248,10 +248,12 @@ def bass_notes(
 
     notes: list[Note] = []
     for i, chord in enumerate(song.chords):
-        events = []  # (start, end, pitch) within the chord
-        first = int(chord.start / song.bar_seconds + 1e-9)
-        last = math.ceil(chord.end / song.bar_seconds - 1e-9)
-        for bar in range(first, last):
+        events: list[tuple[float, float, int]] = []  # (start, end, pitch) within the chord
+        bars = range(
+            int(chord.start / song.bar_seconds + 1e-9),
+            math.ceil(chord.end / song.bar_seconds - 1e-9),
+        )
+        for bar in bars:
             for onset, length, tone in pattern:
                 t = bar * song.bar_seconds + onset * quarter
                 if chord.start - 1e-9 <= t < chord.end - 1e-9:

@@ -4,7 +4,10 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
 :func:`run_recipe` runs them by calling the library functions behind these commands
 (each resumable; ``recipe-log.json`` records the equivalent command of each stage):
 
-1. ``openriff data synth``: the synthetic multitrack songs;
+1. ``openriff data synth``: the synthetic multitrack songs (``data.style``), and where
+   ``data.rendered`` asks for them, ``openriff data corpus`` and ``openriff data render``:
+   pieces of music21's corpus (train split; never Bach) rendered with General MIDI
+   sounds into the same song folder (:mod:`openriff.pipeline.train.stages`);
 2. ``openriff-cae train``: the codec, on every stem of those songs, or (``codec.audio``
    ``"targets-and-contexts"``) on the target stems and the mix of each song's other stems,
    written first by ``openriff data codec-audio``;
@@ -36,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from openriff.pipeline.train.stages import STAGE_RUNNERS, stage_commands
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.json"
 STAGES = ("data", "codec", "prepare", "ldm", "bundle")
@@ -113,6 +118,8 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
         raise ValueError(f"data.style must be one of {sorted(SYNTH_STYLES)}, got {data['style']!r}")
     if data.get("workers") is not None:
         _whole(data, "workers", "data")
+    if data.get("rendered") is not None:
+        _check_rendered(data["rendered"])
     if codec.get("preset") not in CODEC_PRESETS:
         raise ValueError(
             f"codec.preset must be one of {sorted(CODEC_PRESETS)}, got {codec.get('preset')!r}"
@@ -156,6 +163,32 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
         _whole(recipe, "one_pass_frames", "recipe")
 
 
+def _check_rendered(rendered: Any) -> None:
+    """``data.rendered``: music21 corpus pieces of the train split, rendered (stages.py)."""
+    from openriff.pipeline.data.corpus import COLLECTIONS, EXCLUDED
+
+    if not isinstance(rendered, dict):
+        raise ValueError(f"data.rendered must be an object, got {rendered!r}")
+    _whole(rendered, "pieces", "data.rendered")
+    _whole(rendered, "seed", "data.rendered", least=0)
+    _number(rendered, "seconds", "data.rendered", 0.0, 3600.0)
+    _number(rendered, "validation", "data.rendered", 0.0, 1.0)
+    collections = rendered.get("collections")
+    if collections is not None:
+        if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
+            raise ValueError(f"data.rendered.collections must be a list of names: {collections!r}")
+        if set(collections) & EXCLUDED:
+            raise ValueError(
+                "data.rendered.collections: Bach's chorales are reserved for independent "
+                "evaluation and never trained on"
+            )
+        unknown = sorted(set(collections) - set(COLLECTIONS))
+        if unknown:
+            raise ValueError(
+                f"data.rendered.collections: unknown {unknown}; known: {', '.join(COLLECTIONS)}"
+            )
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["codec.steps=100", 'prepare.targets=["bass"]']`` -> dotted keys and JSON values."""
     out: dict[str, Any] = {}
@@ -184,106 +217,6 @@ def hardware(device: str) -> dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def _run_stage(stage: str, recipe: dict[str, Any], run: Path, device: str, quiet: bool) -> None:
-    """Run one stage by calling the library function its command would call."""
-    data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
-    targets = list(prep.get("targets", []))
-    audio = run / (
-        "codec-audio" if codec.get("audio", "stems") == "targets-and-contexts" else "data"
-    )
-    if stage == "data":
-        from openriff.pipeline.data.synth import synth_dataset
-
-        workers = data.get("workers") or os.cpu_count() or 1
-        synth_dataset(run / "data", data["songs"], seed=data["seed"], bars=data["bars"],
-                      workers=workers, style=data.get("style", "wide"))  # fmt: skip
-    elif stage == "codec-audio":
-        from openriff.pipeline.data.codec_audio import write_codec_audio
-
-        write_codec_audio(run / "data", audio, targets)
-    elif stage == "codec":
-        from openriff.cae.train import TrainConfig as CodecTrainConfig
-        from openriff.cae.train import train as train_codec
-
-        codec_config = CodecTrainConfig(
-            data=str(audio), preset=codec["preset"], steps=codec["steps"],
-            batch_size=codec["batch_size"], lr=float(codec["lr"]),
-            warmup_steps=codec["warmup_steps"], seed=codec["seed"],
-            checkpoint_every=codec.get("checkpoint_every", 1000),
-        )  # fmt: skip
-        train_codec(codec_config, run / "codec", device=device, show_progress=not quiet)
-    elif stage == "prepare":
-        from openriff.pipeline.codecs import codec_source, load_codec
-        from openriff.pipeline.data.prepare import prepare, prepare_config
-
-        source = codec_source(run / "codec" / "final")
-        model = load_codec(source, device)
-        config = prepare_config(
-            run / "data", model.hop_length, window_latents=prep["window_latents"],
-            hop_seconds=prep["hop_seconds"], targets=targets, validation=prep["validation"],
-            seed=prep["seed"], context_chroma=prep.get("context_chroma", False),
-        )  # fmt: skip
-        prepare(config, model, run / "prepared", show_progress=not quiet, codec_source=source)
-    else:
-        from openriff.pipeline.train.models import train_ldm
-
-        settings = dict(ldm["settings"])
-        train_ldm(run / "prepared", run / "ldm", preset=ldm["preset"], settings=settings,
-                  device=device, show_progress=not quiet)  # fmt: skip
-
-
-def stage_commands(
-    recipe: dict[str, Any], run: Path, device: str, quiet: bool
-) -> dict[str, list[str]]:
-    """The command line of every training stage (``openriff``/``openriff-cae`` arguments)."""
-    data, codec, prep, ldm = (recipe[s] for s in STAGES[:-1])
-    q = ["--quiet"] if quiet else []
-    audio = codec.get("audio", "stems")
-    if audio not in ("stems", "targets-and-contexts"):
-        raise ValueError(f"codec.audio must be 'stems' or 'targets-and-contexts', got {audio!r}")
-    codec_data = run / ("codec-audio" if audio == "targets-and-contexts" else "data")
-    prepare = [
-        "prepare", "--data", str(run / "data"), "--out", str(run / "prepared"),
-        "--codec", str(run / "codec" / "final"), "--window-latents", str(prep["window_latents"]),
-        "--hop-seconds", str(prep["hop_seconds"]), "--validation", str(prep["validation"]),
-        "--seed", str(prep["seed"]), "--device", device, *q,
-    ]  # fmt: skip
-    for target in prep.get("targets", []):
-        prepare += ["--target", target]
-    if prep.get("context_chroma", False):
-        prepare.append("--context-chroma")
-    settings = run / "ldm-settings.json"  # written by run_recipe from recipe["ldm"]
-    commands = {
-        "data": [
-            "data", "synth", "--songs", str(data["songs"]), "--bars", str(data["bars"]),
-            "--seed", str(data["seed"]), "--out", str(run / "data"),
-            "--style", data.get("style", "wide"),
-            "--workers", str(data.get("workers") or os.cpu_count() or 1),
-        ],
-    }  # fmt: skip
-    if audio == "targets-and-contexts":
-        if not prep.get("targets"):
-            raise ValueError("codec.audio 'targets-and-contexts' needs prepare.targets")
-        commands["codec-audio"] = [
-            "data", "codec-audio", "--data", str(run / "data"), "--out", str(codec_data),
-        ] + [arg for target in prep["targets"] for arg in ("--target", target)]  # fmt: skip
-    return commands | {
-        "codec": [
-            "train", "--data", str(codec_data), "--out", str(run / "codec"),
-            "--preset", codec["preset"], "--steps", str(codec["steps"]),
-            "--batch-size", str(codec["batch_size"]), "--lr", str(codec["lr"]),
-            "--warmup-steps", str(codec["warmup_steps"]), "--seed", str(codec["seed"]),
-            "--checkpoint-every", str(codec.get("checkpoint_every", 1000)),
-            "--device", device, *q,
-        ],
-        "prepare": prepare,
-        "ldm": [
-            "train", "ldm", "--data", str(run / "prepared"), "--out", str(run / "ldm"),
-            "--preset", ldm["preset"], "--config", str(settings), "--device", device, *q,
-        ],
-    }  # fmt: skip
 
 
 def slim_bundle(
@@ -368,7 +301,7 @@ def _run_stages(recipe: dict[str, Any], root: Path, target: Path, device: str, q
         log["runs"][-1]["stages"].append(entry)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
         started = time.time()
-        _run_stage(stage, recipe, root, device, quiet)
+        STAGE_RUNNERS[stage](recipe, root, device, quiet)
         entry["seconds"] = round(time.time() - started, 1)
         log_path.write_text(json.dumps(log, indent=1) + "\n")
     # slim_bundle writes beside ``target`` and swaps it in: the old bundle stays until then.
