@@ -17,7 +17,7 @@ CONFIG = PairConfig(window=2 * RATE, hop=RATE // 2, reference=RATE, p_no_context
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory: pytest.TempPathFactory) -> list[Song]:
     root = tmp_path_factory.mktemp("songs")
-    synth_dataset(root, 4, bars=4, seed=10)
+    synth_dataset(root, 4, bars=6, seed=10)  # wide-style bars can be short (3/4, 200 bpm)
     return read_generic(root)[0]
 
 
