@@ -174,6 +174,21 @@ def test_the_corpus_export_arranges_pieces_and_never_gives_bach(
     assert len({piece_name(p) for p in every}) == len(every)
 
 
+def test_an_opus_is_skipped_whole_and_temporary_files_are_not_pieces(tmp_path: Path) -> None:
+    """music21 writes an opus as one MIDI file per score beside the one asked for: those
+    files once leaked into the export as dot files that the renderer then tried to render."""
+    from openriff.pipeline.data.corpus import corpus_pieces, export_piece, piece_name
+    from openriff.pipeline.data.render import midi_files
+
+    (opus,) = [p for p in corpus_pieces(["josquin"]) if piece_name(p) == "josquin/laPlusDesPlus"]
+    with pytest.raises(ValueError, match="an opus of 3 scores"):
+        export_piece(opus, tmp_path / "midi" / "josquin" / "laPlusDesPlus.mid")
+    assert list(tmp_path.rglob("*")) == []
+    piece = song_midi(tmp_path / "midi" / "a.mid")
+    song_midi(tmp_path / "midi" / ".a.mid.x1y2-1.mid")  # another writer's temporary file
+    assert midi_files(tmp_path / "midi") == [piece]
+
+
 def test_a_cut_that_leaves_a_zero_length_note_still_renders(tmp_path: Path) -> None:
     """Cutting at --max-seconds can leave a note a few microseconds long as the file's last
     event; on a sustained instrument FluidSynth's file renderer then never ends."""

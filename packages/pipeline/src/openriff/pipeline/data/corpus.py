@@ -132,6 +132,7 @@ def export_piece(path: Path, target: Path, seed: int = 0) -> Path:
     """One corpus piece, arranged, as a MIDI file at ``target`` (written atomically)."""
     import pretty_midi
     from music21 import corpus
+    from music21.stream import Opus
 
     from openriff.latent_diffusion.files import write_atomic
 
@@ -139,8 +140,14 @@ def export_piece(path: Path, target: Path, seed: int = 0) -> Path:
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
+    score = corpus.parse(str(path))
+    if isinstance(score, Opus):
+        # music21 writes an opus as one MIDI file per score beside ``fp``; which of its
+        # scores makes "the piece" is not ours to guess.
+        raise ValueError(f"an opus of {len(score.scores)} scores, not one piece")
+
     def write(tmp: str) -> None:
-        corpus.parse(str(path)).write("midi", fp=tmp)
+        score.write("midi", fp=tmp)
         arrange(pretty_midi.PrettyMIDI(tmp), rng).write(tmp)
 
     write_atomic(target, write, overwrite=False)

@@ -296,7 +296,11 @@ def _cut(midi: pretty_midi.PrettyMIDI, seconds: float) -> None:
 
 def midi_files(root: Path) -> list[Path]:
     """The MIDI files under ``root``, sorted."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    # Dot files are another writer's temporary files (write_atomic), never pieces.
+    return sorted(
+        p for p in root.rglob("*")
+        if p.suffix.lower() in MIDI_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )  # fmt: skip
 
 
 def song_folder_name(index: int, path: Path) -> str:
