@@ -3,7 +3,7 @@
 Each renderer (:func:`drums`, :func:`bass`, :func:`keys`, :func:`guitar`, :func:`lead`)
 draws its own timbre from ``rng`` (waveform, filter, envelope, drum sounds), so a stem type
 is a family of sounds rather than one preset, and returns the stem's audio and notes. All
-follow the song's metre and its :class:`Dynamics` (a loudness per two-bar section, accents
+follow the song's metre and its :class:`.music.Dynamics` (a loudness per two-bar section, accents
 on the beats); the stem's peak level is drawn from the style's spread.
 """
 
@@ -15,77 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
+from openriff.pipeline.data.bassline import bass_notes
 from openriff.pipeline.data.music import (
     MODES,
     SAMPLE_RATE,
-    Chord,
+    Dynamics,
     Note,
     Stem,
     SynthSong,
     SynthStyle,
     midi_hz,
 )
-
-# The bass's rhythmic figures: (onset, length, tone) per bar in quarter notes, by metre.
-# Tones: "bass" (the chord's bass note), "fifth" (the chord tone nearest a fifth above it),
-# "octave" (the bass note an octave up).
-Figure = tuple[tuple[float, float, str], ...]
-FIGURES: dict[str, dict[str, Figure]] = {
-    "pulse": {
-        "4/4": tuple((b, 0.9, "bass") for b in (0.0, 1.0, 2.0, 3.0)),
-        "3/4": tuple((b, 0.9, "bass") for b in (0.0, 1.0, 2.0)),
-        "6/8": ((0.0, 1.35, "bass"), (1.5, 1.35, "bass")),
-    },
-    "eighths": {
-        "4/4": tuple((i / 2, 0.45, "bass") for i in range(8)),
-        "3/4": tuple((i / 2, 0.45, "bass") for i in range(6)),
-        "6/8": tuple((i / 2, 0.45, "bass") for i in range(6)),
-    },
-    "root-fifth": {
-        "4/4": ((0.0, 0.9, "bass"), (1.0, 0.9, "fifth"), (2.0, 0.9, "bass"), (3.0, 0.9, "fifth")),
-        "3/4": ((0.0, 0.9, "bass"), (1.0, 0.9, "fifth"), (2.0, 0.9, "fifth")),
-        "6/8": ((0.0, 1.35, "bass"), (1.5, 1.35, "fifth")),
-    },
-    "octaves": {
-        "4/4": tuple((i / 2, 0.45, "octave" if i % 2 else "bass") for i in range(8)),
-        "3/4": tuple((i / 2, 0.45, "octave" if i % 2 else "bass") for i in range(6)),
-        "6/8": tuple((i / 2, 0.45, "octave" if i % 3 == 2 else "bass") for i in range(6)),
-    },
-    "held": {
-        "4/4": ((0.0, 3.8, "bass"),),
-        "3/4": ((0.0, 2.85, "bass"),),
-        "6/8": ((0.0, 2.85, "bass"),),
-    },
-    "syncopated": {
-        "4/4": ((0.0, 1.4, "bass"), (1.5, 0.9, "bass"), (2.5, 0.45, "fifth"), (3.0, 0.9, "bass")),
-        "3/4": ((0.0, 1.4, "bass"), (1.5, 1.4, "fifth")),
-        "6/8": (
-            (0.0, 0.9, "bass"),
-            (1.0, 0.45, "fifth"),
-            (1.5, 0.9, "bass"),
-            (2.5, 0.45, "octave"),
-        ),
-    },
-}
-
-
-class Dynamics:
-    """A song's loudness: one level per two-bar section, and accents on the beats."""
-
-    def __init__(self, rng: np.random.Generator, song: SynthSong, range_db: float) -> None:
-        sections = (song.bars + 1) // 2
-        self.levels = 10 ** (-rng.uniform(0.0, range_db, sections) / 20)
-        self.section_s = 2 * song.bar_seconds
-        self.bar_s = song.bar_seconds
-        self.beat_s = song.meter.beat_quarters * 60.0 / song.tempo
-
-    def velocity(self, t: float, rng: np.random.Generator) -> float:
-        """Velocity in (0, 1] of a note at ``t`` seconds: section level x accent x jitter."""
-        level = self.levels[min(len(self.levels) - 1, int(t / self.section_s + 1e-9))]
-        phase = t % self.bar_s
-        on_beat = min(phase % self.beat_s, self.beat_s - phase % self.beat_s) < 1e-3
-        accent = 1.0 if phase < 1e-3 or self.bar_s - phase < 1e-3 else 0.9 if on_beat else 0.8
-        return float(level * accent * rng.uniform(0.85, 1.0))
 
 
 def _envelope(n: int, attack: float, release: float, decay: float) -> NDArray[np.float64]:
@@ -216,94 +156,6 @@ def drums(
         notes,
         _normalise(out, 0.8, rng, style),
     )
-
-
-def _upper_tone(chord: Chord) -> int:
-    """Semitones above the chord's bass note of the chord tone nearest a fifth."""
-    above = [(p - chord.pitches[chord.inversion]) % 12 for p in chord.pitches]
-    return min((a for a in above if a), key=lambda a: abs(a - 7))
-
-
-def bass_notes(
-    rng: np.random.Generator,
-    song: SynthSong,
-    style: SynthStyle,
-    dynamics: Dynamics,
-    low: int,
-    figure: str,
-) -> list[Note]:
-    """The bass line: the figure on each chord's bass note, passing notes, rests.
-
-    Every chord starts with its bass note (within the octave above ``low``); a chord change
-    is approached by a scale step with probability ``style.passing``; other notes are left
-    out with probability ``style.rest``.
-    """
-    quarter = _quarter_s(song)
-    scale = {(song.key + i) % 12 for i in MODES[song.mode]}
-    pattern = FIGURES[figure][str(song.meter)]
-
-    def pitch_of(chord: Chord, tone: str) -> int:
-        bass = low + (chord.bass - low) % 12
-        return bass + {"bass": 0, "octave": 12, "fifth": _upper_tone(chord)}[tone]
-
-    notes: list[Note] = []
-    for i, chord in enumerate(song.chords):
-        events: list[tuple[float, float, int]] = []  # (start, end, pitch) within the chord
-        bars = range(
-            int(chord.start / song.bar_seconds + 1e-9),
-            math.ceil(chord.end / song.bar_seconds - 1e-9),
-        )
-        for bar in bars:
-            for onset, length, tone in pattern:
-                t = bar * song.bar_seconds + onset * quarter
-                if chord.start - 1e-9 <= t < chord.end - 1e-9:
-                    events.append((t, min(t + length * quarter, chord.end), pitch_of(chord, tone)))
-        if not events or events[0][0] > chord.start + 1e-9:
-            # A chord change between the figure's onsets (two chords per bar) starts a note.
-            end = events[0][0] if events else chord.end
-            events.insert(0, (chord.start, chord.start + 0.95 * (end - chord.start),
-                              pitch_of(chord, "bass")))  # fmt: skip
-        following = song.chords[i + 1] if i + 1 < len(song.chords) else None
-        if following is not None and rng.random() < style.passing:
-            events = _approach(events, chord.end, pitch_of(following, "bass"), scale, quarter / 2)
-        first, *rest = events
-        kept = [first, *(e for e in rest if rng.random() >= style.rest)]
-        notes += [Note(s, e, p, dynamics.velocity(s, rng)) for s, e, p in kept]
-    return notes
-
-
-def _approach(
-    events: list[tuple[float, float, int]],
-    change: float,
-    target: int,
-    scale: set[int],
-    length: float,
-) -> list[tuple[float, float, int]]:
-    """``events`` ending in a scale step towards ``target``, ``length`` seconds early.
-
-    The step sounds ``length`` seconds before the ``change``; notes in its way are
-    shortened or dropped; the chord's first note stays.
-    """
-    at = change - length
-    kept = []
-    for s, e, p in events:
-        if s >= at - 1e-9:
-            continue
-        kept.append((s, min(e, at - 0.05 * length), p))
-    if not kept or kept[0][1] - kept[0][0] < length / 2:
-        return events
-
-    def neighbour(step: int) -> int:
-        pitch = target + step
-        while pitch % 12 not in scale:
-            pitch += step
-        return pitch
-
-    # From the side the line comes from, unless that only repeats the note before.
-    pitch = neighbour(-1 if kept[-1][2] < target else 1)
-    if pitch == kept[-1][2]:
-        pitch = neighbour(1 if pitch < target else -1)
-    return [*kept, (at, at + 0.9 * length, pitch)]
 
 
 def bass(

@@ -190,7 +190,7 @@ class SynthStyle:
         dynamics_db: range of the sections' loudness (one level per two bars).
         level_db: range of each stem's peak level relative to its instrument's usual one.
         bass_low: range of the bass's lowest note (MIDI); it plays within an octave of it.
-        bass_figures: the bass's rhythmic figures to draw from (see ``instruments.FIGURES``).
+        bass_figures: the bass's rhythmic figures to draw from (see ``bassline.FIGURES``).
     """
 
     tempo: tuple[int, int] = (60, 200)
@@ -255,6 +255,25 @@ STYLES: dict[str, SynthStyle] = {
         bass_figures=("pulse", "eighths"),
     ),
 }
+
+
+class Dynamics:
+    """A song's loudness: one level per two-bar section, and accents on the beats."""
+
+    def __init__(self, rng: np.random.Generator, song: SynthSong, range_db: float) -> None:
+        sections = (song.bars + 1) // 2
+        self.levels = 10 ** (-rng.uniform(0.0, range_db, sections) / 20)
+        self.section_s = 2 * song.bar_seconds
+        self.bar_s = song.bar_seconds
+        self.beat_s = song.meter.beat_quarters * 60.0 / song.tempo
+
+    def velocity(self, t: float, rng: np.random.Generator) -> float:
+        """Velocity in (0, 1] of a note at ``t`` seconds: section level x accent x jitter."""
+        level = self.levels[min(len(self.levels) - 1, int(t / self.section_s + 1e-9))]
+        phase = t % self.bar_s
+        on_beat = min(phase % self.beat_s, self.beat_s - phase % self.beat_s) < 1e-3
+        accent = 1.0 if phase < 1e-3 or self.bar_s - phase < 1e-3 else 0.9 if on_beat else 0.8
+        return float(level * accent * rng.uniform(0.85, 1.0))
 
 
 def _number(value: float) -> float | int:

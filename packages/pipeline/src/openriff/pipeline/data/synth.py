@@ -32,6 +32,7 @@ from openriff.pipeline.data.music import (
     METERS,
     SAMPLE_RATE,
     STYLES,
+    Dynamics,
     SynthSong,
     chord_timeline,
     midi_hz,
@@ -74,7 +75,7 @@ def synth_song(
     )  # fmt: skip
     total = round(song.seconds * SAMPLE_RATE)
     with_vocals = bool(rng.random() < 0.5) if vocals is None else vocals
-    dynamics = instruments.Dynamics(rng, song, look.dynamics_db)
+    dynamics = Dynamics(rng, song, look.dynamics_db)
     if rng.random() >= look.no_drums:
         # Drums rest in some two-bar sections, never in all of them.
         playing = [bool(rng.random() >= look.drum_break) for _ in dynamics.levels]
