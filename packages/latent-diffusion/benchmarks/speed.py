@@ -32,6 +32,7 @@ from openriff.latent_diffusion import (
     ConsistencyPrecond,
     EDMPrecond,
     MultiConditionGuidance,
+    consistency_sigmas,
     create_backbone,
     karras_sigmas,
     sample_consistency,
@@ -123,7 +124,7 @@ def measure(
     consistency = ConsistencyPrecond(backbone)
     sigma = torch.ones(1, device=device)
     heun_sigmas = karras_sigmas(args.heun_steps, 0.002, 80.0)
-    consistency_sigmas = karras_sigmas(args.consistency_steps, 0.002, 80.0)
+    few_sigmas = consistency_sigmas(args.consistency_steps, 0.002, 80.0)
     runs: list[tuple[str, Callable[[], object], float]] = [
         ("forward (batch 1)", lambda: edm(noise, sigma, cond), 0.0),
         (
@@ -133,9 +134,7 @@ def measure(
         ),
         (
             f"consistency {args.consistency_steps} steps",
-            lambda: sample_consistency(
-                consistency, noise, consistency_sigmas, cond=cond, generator=g
-            ),
+            lambda: sample_consistency(consistency, noise, few_sigmas, cond=cond, generator=g),
             args.seconds,
         ),
     ]

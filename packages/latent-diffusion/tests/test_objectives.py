@@ -9,12 +9,12 @@ from openriff.latent_diffusion.checkpoint import ModelConfig, build
 from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
 from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
-from openriff.latent_diffusion.schedules import cosine_sigmas, karras_sigmas
+from openriff.latent_diffusion.schedules import consistency_sigmas, cosine_sigmas, karras_sigmas
 from openriff.latent_diffusion.train import TrainConfig, make_loss
 
 EXPECTED = {
     "edm": (EDMPrecond, EDMLoss, karras_sigmas),
-    "consistency": (ConsistencyPrecond, ConsistencyLoss, karras_sigmas),
+    "consistency": (ConsistencyPrecond, ConsistencyLoss, consistency_sigmas),
     "v": (VPrecond, VLoss, cosine_sigmas),
 }
 

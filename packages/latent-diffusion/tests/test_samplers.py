@@ -9,6 +9,8 @@ import torch
 from toys import GaussianDenoiser
 
 from openriff.latent_diffusion import (
+    ConsistencyPrecond,
+    consistency_sigmas,
     cosine_sigmas,
     karras_sigmas,
     sample_consistency,
@@ -128,6 +130,65 @@ def test_consistency_sampler_with_the_exact_consistency_function(gaussian) -> No
         mean_err, std_err = moments_error(samples, gaussian)
         assert mean_err < 0.03, steps
         assert std_err < 0.03, steps
+
+
+def test_consistency_schedule_keeps_every_intermediate_level_above_sigma_min() -> None:
+    for steps in (1, 2, 3, 5, 8):
+        sigmas = consistency_sigmas(steps, 0.002, 80.0)
+        assert sigmas.dtype == torch.float64
+        assert sigmas.shape == (steps + 1,)
+        assert sigmas[0] == 80.0
+        assert sigmas[-1] == 0.0
+        assert bool((sigmas[:-1] > 0.002).all()), steps
+        assert bool((sigmas[1:] < sigmas[:-1]).all()), steps
+
+
+def test_two_consistency_steps_differ_from_one_step_at_the_boundary() -> None:
+    # Over karras_sigmas(2) the second level is sigma_min, where the boundary condition
+    # returns the re-noised (by 0) first estimate: 2 steps were exactly 1 step.
+    class Backbone(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv1d(4, 4, 1)
+
+        def forward(self, x, c_noise, cond):  # type: ignore[no-untyped-def]
+            return torch.tanh(self.conv(x) + c_noise[:, None, None])
+
+    torch.manual_seed(0)
+    denoiser = ConsistencyPrecond(Backbone(), 0.002, 80.0, 0.5)
+
+    def sample(sigmas: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator().manual_seed(1)
+        noise = torch.randn(2, 4, 8, generator=g)
+        return sample_consistency(denoiser, noise, sigmas, generator=g)
+
+    one = sample(consistency_sigmas(1, 0.002, 80.0))
+    assert torch.equal(sample(karras_sigmas(2, 0.002, 80.0)), one)  # the defect
+    assert (sample(consistency_sigmas(2, 0.002, 80.0)) - one).abs().max() > 1e-3
+
+
+def test_more_consistency_steps_beat_one_step_with_an_imperfect_consistency_function() -> None:
+    # Data at +-1 (equal weights). Its posterior mean tanh(x / sigma^2) is a poor
+    # consistency function: from sigma_max it returns ~0, the data's mean. Re-noising to
+    # lower levels (Algorithm 1) lets later steps pick a side.
+    class PosteriorMean:
+        sigma_min, sigma_max, sigma_data = 0.002, 80.0, 1.0
+
+        def __call__(self, x, sigma, cond=None):  # type: ignore[no-untyped-def]
+            return torch.tanh(x / sigma.double()[:, None] ** 2)
+
+    def error(steps: int) -> float:
+        g = torch.Generator().manual_seed(5)
+        noise = torch.randn(N, 1, generator=g, dtype=torch.float64)
+        sigmas = consistency_sigmas(steps, 0.002, 80.0)
+        x = sample_consistency(PosteriorMean(), noise, sigmas, generator=g)
+        return float((1.0 - x.abs()).mean())  # distance to the nearest data point
+
+    errors = {steps: error(steps) for steps in (1, 2, 3, 5)}
+    assert errors[1] > 0.95
+    assert errors[2] < errors[1] - 0.05
+    assert errors[3] < errors[2], errors
+    assert errors[5] < 0.05, errors
 
 
 def test_any_rank_float64_schedules_and_a_callback(gaussian) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ The public API is the set of contracts in ARCHITECTURE.md:
   :class:`MultiConditionGuidance` wraps a denoiser.
 * Losses :class:`EDMLoss`, :class:`ConsistencyLoss`, :class:`VLoss`.
 * Samplers ``sample_euler``, ``sample_heun``, ``sample_ddim``, ``sample_consistency`` over
-  float64 schedules (:func:`karras_sigmas`, :func:`cosine_sigmas`).
+  float64 schedules (:func:`karras_sigmas`, :func:`consistency_sigmas`,
+  :func:`cosine_sigmas`).
 * :class:`Conditioning`: context latents, a global embedding and keep-masks.
 """
 
@@ -31,7 +32,11 @@ from openriff.latent_diffusion.samplers import (
     sample_euler,
     sample_heun,
 )
-from openriff.latent_diffusion.schedules import cosine_sigmas, karras_sigmas
+from openriff.latent_diffusion.schedules import (
+    consistency_sigmas,
+    cosine_sigmas,
+    karras_sigmas,
+)
 
 __all__ = [
     "BACKBONES",
@@ -45,6 +50,7 @@ __all__ = [
     "VLoss",
     "VPrecond",
     "__version__",
+    "consistency_sigmas",
     "cosine_sigmas",
     "create_backbone",
     "estimate_sigma_data",

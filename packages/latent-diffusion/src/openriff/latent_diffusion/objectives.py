@@ -5,8 +5,9 @@ A model's ``objective`` (``ModelConfig.objective``) chooses all three from
 
 * ``edm``: EDM preconditioning and loss (Karras et al. 2022), sampled over the Karras
   schedule (Diff-A-Riff 4.2);
-* ``consistency``: consistency training (Song et al. 2023; the DiT follow-up 4.3), over
-  the Karras schedule;
+* ``consistency``: consistency training (Song et al. 2023; the DiT follow-up 4.3), sampled
+  over the Karras spacing with every intermediate level above ``sigma_min``
+  (:func:`~openriff.latent_diffusion.schedules.consistency_sigmas`);
 * ``v``: v-prediction on the cosine schedule (bass paper 3.2), sampled over uniform steps
   in time of that schedule (:func:`~openriff.latent_diffusion.schedules.cosine_sigmas`).
 """
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
 from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
-from openriff.latent_diffusion.schedules import cosine_sigmas, karras_sigmas
+from openriff.latent_diffusion.schedules import consistency_sigmas, cosine_sigmas, karras_sigmas
 
 Precond = EDMPrecond | ConsistencyPrecond | VPrecond
 Loss = EDMLoss | ConsistencyLoss | VLoss
@@ -81,7 +82,7 @@ def _v_loss(r: NoiseRange, draw: dict[str, float]) -> Loss:
 OBJECTIVES: dict[str, Objective] = {
     "edm": Objective(_edm_precond, _edm_loss, karras_sigmas, log_normal_draw=True),
     "consistency": Objective(
-        _consistency_precond, _consistency_loss, karras_sigmas, log_normal_draw=True
+        _consistency_precond, _consistency_loss, consistency_sigmas, log_normal_draw=True
     ),
     "v": Objective(_v_precond, _v_loss, cosine_sigmas, log_normal_draw=False),
 }

@@ -259,7 +259,9 @@ def sample_consistency(
     Jump to a clean estimate from each level, then re-noise it to the next level
     (``sqrt(sigma_next^2 - sigma_min^2)`` of fresh noise, so that a consistency function
     with its boundary at ``sigma_min`` sees the level it expects). With
-    ``sigmas = [sigma_max, 0]`` this is one-step generation.
+    ``sigmas = [sigma_max, 0]`` this is one-step generation. Give it
+    :func:`~openriff.latent_diffusion.schedules.consistency_sigmas`: a level at or below
+    ``sigma_min`` adds nothing (the boundary condition returns its input).
     """
     x, sigmas = _prepare(noise, sigmas)
     sigma_min = float(getattr(denoiser, "sigma_min", 0.0))

@@ -43,6 +43,29 @@ def karras_sigmas(
     return torch.cat([sigmas, sigmas.new_zeros(1)])
 
 
+def consistency_sigmas(
+    n: int,
+    sigma_min: float,
+    sigma_max: float,
+    rho: float = 7.0,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Multistep consistency sampling levels: ``n`` above ``sigma_min``, then 0.
+
+    For Song et al. 2023, Algorithm 1: the Karras spacing of ``n + 1`` levels from
+    ``sigma_max`` to ``sigma_min``, without the last. A consistency function returns its
+    input at ``sigma_min`` (the boundary condition), so a step from there would repeat the
+    previous step's clean estimate: :func:`karras_sigmas` makes ``n`` steps worth
+    ``n - 1``.
+
+    Returns:
+        float64 ``[n + 1]``, from ``sigma_max`` down to a level above ``sigma_min``, then 0.
+    """
+    _check(n, sigma_min, sigma_max)
+    levels = karras_sigmas(n + 1, sigma_min, sigma_max, rho, device)
+    return torch.cat([levels[:n], levels.new_zeros(1)])
+
+
 def cosine_sigmas(
     n: int,
     sigma_min: float = 1e-3,
