@@ -119,3 +119,16 @@ def test_rescale_and_interval(mixture) -> None:  # type: ignore[no-untyped-def]
     assert torch.allclose(
         out[inside], MultiConditionGuidance(mixture, 1.0, 5.0)(x, levels, cond)[inside], atol=1e-6
     )
+
+
+def test_clipped_denoiser_keeps_the_estimate_in_its_bound() -> None:
+    from openriff.latent_diffusion.guidance import ClippedDenoiser
+
+    wide = GaussianDenoiser(torch.full((4,), 3.0), torch.ones(4))  # estimates near 3
+    clipped = ClippedDenoiser(wide, 1.5)
+    x, sigma = torch.full((2, 4), 3.0), torch.full((2,), 0.5)
+    assert float(wide(x, sigma).max()) > 2.9
+    assert torch.equal(clipped(x, sigma), wide(x, sigma).clamp(-1.5, 1.5))
+    assert (clipped.sigma_min, clipped.sigma_max) == (wide.sigma_min, wide.sigma_max)
+    with pytest.raises(ValueError, match="bound must be > 0"):
+        ClippedDenoiser(wide, 0.0)

@@ -9,19 +9,22 @@ from openriff.latent_diffusion.checkpoint import ModelConfig, build
 from openriff.latent_diffusion.losses import ConsistencyLoss, EDMLoss, VLoss
 from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.precond import ConsistencyPrecond, EDMPrecond, VPrecond
+from openriff.latent_diffusion.samplers import SAMPLERS
 from openriff.latent_diffusion.schedules import consistency_sigmas, cosine_sigmas, karras_sigmas
 from openriff.latent_diffusion.train import TrainConfig, make_loss
 
 EXPECTED = {
-    "edm": (EDMPrecond, EDMLoss, karras_sigmas),
-    "consistency": (ConsistencyPrecond, ConsistencyLoss, consistency_sigmas),
-    "v": (VPrecond, VLoss, cosine_sigmas),
+    "edm": (EDMPrecond, EDMLoss, karras_sigmas, {"heun", "euler", "ddim"}),
+    "consistency": (ConsistencyPrecond, ConsistencyLoss, consistency_sigmas, {"consistency"}),
+    "v": (VPrecond, VLoss, cosine_sigmas, {"heun", "euler", "ddim"}),
 }
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
 def test_an_objective_chooses_all_three(objective: str) -> None:
-    precond, loss, schedule = EXPECTED[objective]
+    precond, loss, schedule, samplers = EXPECTED[objective]
+    assert OBJECTIVES[objective].samplers == samplers
+    assert samplers <= set(SAMPLERS)
     config = ModelConfig(objective=objective, sigma_min=0.01, sigma_max=50.0)
     model = build(config)
     assert type(model) is precond

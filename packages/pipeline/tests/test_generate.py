@@ -3,6 +3,7 @@
 import itertools
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,12 @@ def test_seeds_samplers_candidates_and_windows(pipeline: AccompanimentPipeline) 
     assert a.settings["seed"] == 3
     mono = pipeline.generate(context, steps=2, seed=3, stereo_width=0.0)
     assert mono.audio.shape == (1, 1, len(context))
-    for sampler in ("heun", "euler", "ddim", "consistency"):
+    for sampler in ("heun", "euler", "ddim"):
         out = pipeline.generate(context, steps=2, seed=1, sampler=sampler, num_candidates=2)
         assert out.audio.shape == (2, 2, len(context)), sampler
+    # An EDM model's estimates are integrated, not jumped to (a consistency model's are).
+    with pytest.raises(ValueError, match=r"'consistency' .* does not fit .* 'edm': use ddim"):
+        pipeline.generate(context, steps=2, seed=1, sampler="consistency")
     # Longer than the training window (8 frames): generated in continuing windows.
     long = context_wave(30 * HOP / RATE)
     assert pipeline.window == 8
@@ -82,6 +86,40 @@ def test_bad_input(pipeline: AccompanimentPipeline) -> None:
         pipeline.generate(np.full(1000, np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         pipeline.generate(np.zeros((1, 2, 3), dtype=np.float32))
+
+
+def test_few_steps_and_strong_guidance_stay_in_the_codec_range(
+    pipeline: AccompanimentPipeline,
+) -> None:
+    # Latents of a tanh-bounded codec; guidance extrapolates estimates out of that range.
+    assert pipeline.model.codec.latent_bound == 1.0
+    context = context_wave(1.0)
+    for steps in (2, 4):
+        out = pipeline.generate(context, steps=steps, seed=0, cfg_context=8.0)
+        assert out.latents is not None
+        assert np.abs(out.latents).max() <= 1.0, steps
+        assert out.settings["clip_estimate"] is True
+    free = pipeline.generate(context, steps=4, seed=0, cfg_context=8.0, clip_estimate=False)
+    assert free.latents is not None
+    assert np.abs(free.latents).max() > 1.5  # what clipping prevents
+
+
+def test_a_declared_minimum_step_count_warns_below_it(bundle: Path, tmp_path: Path) -> None:
+    declared = AccompanimentPipeline.from_pretrained(edited(bundle, tmp_path / "m", "min_steps", 4))
+    context = context_wave(0.5)
+    with pytest.warns(UserWarning, match="2 sampling steps: this model declares at least 4"):
+        declared.generate(context, steps=2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        declared.generate(context, steps=4, seed=0)
+    for i, bad in enumerate((0, 2.5, True, "4")):
+        with pytest.raises(ValueError, match="'min_steps' must be a positive integer"):
+            AccompanimentPipeline.from_pretrained(
+                edited(bundle, tmp_path / f"b{i}", "min_steps", bad)
+            )
+    folder = recommending(bundle, tmp_path / "cons", {"sampler": "consistency"})
+    with pytest.raises(ValueError, match=r"the bundle recommends.* does not fit"):
+        AccompanimentPipeline.from_pretrained(folder)
 
 
 def edited(bundle: Path, folder: Path, key: str, value: object) -> Path:

@@ -70,6 +70,15 @@ class LatentCodec(Protocol):
         """Audio samples per latent frame (an int for OpenRiff's own CAEs)."""
         ...
 
+    @property
+    def latent_bound(self) -> float | None:
+        """The encoder's latents lie in ``[-bound, bound]`` (None: no known bound).
+
+        A generator may clip its estimates to it: latents outside it were never decoded
+        in training, and the decoder's output there is unconstrained.
+        """
+        ...
+
     def encode(self, wave: Tensor) -> Tensor:
         """``[B, C, S]`` -> ``[B, D, T]``."""
         ...
@@ -195,6 +204,11 @@ class SpectrogramCodec(nn.Module):
     def hop_length(self) -> int:
         """Audio samples per latent frame."""
         return self.spectrogram.hop_length * self.frames_per_latent
+
+    @property
+    def latent_bound(self) -> float:
+        """1: both encoders end in ``tanh`` (:meth:`encode` keeps parts of their windows)."""
+        return 1.0
 
     @property
     def training_latents(self) -> int:

@@ -78,6 +78,7 @@ class Music2LatentCodec(nn.Module):
     channels = 1
     latent_dim = 64
     hop_length: float = NATIVE_HOP * 48_000 / NATIVE_RATE
+    latent_bound: float | None = None  # not documented by music2latent: nothing is clipped
 
     def __init__(
         self,

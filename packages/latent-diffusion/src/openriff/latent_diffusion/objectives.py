@@ -47,12 +47,16 @@ class Objective:
         schedule: ``(steps, sigma_min, sigma_max) -> sigmas`` (float64, ending with 0).
         log_normal_draw: whether the loss draws log-normal noise levels (``p_mean`` /
             ``p_std`` apply); the v-objective draws uniform times instead.
+        samplers: the samplers (``SAMPLERS`` names) its denoiser is meant for: ODE
+            solvers integrate a denoiser's estimates, a consistency sampler jumps to a
+            consistency function's; each on the other's model gives a poor sample.
     """
 
     precond: Callable[[nn.Module, NoiseRange], Precond]
     loss: Callable[[NoiseRange, dict[str, float]], Loss]
     schedule: Callable[[int, float, float], Tensor]
     log_normal_draw: bool
+    samplers: frozenset[str]
 
 
 def _edm_precond(backbone: nn.Module, r: NoiseRange) -> Precond:
@@ -79,10 +83,13 @@ def _v_loss(r: NoiseRange, draw: dict[str, float]) -> Loss:
     return VLoss(sigma_min=r.sigma_min, sigma_max=r.sigma_max)
 
 
+_SOLVERS = frozenset({"heun", "euler", "ddim"})
+_JUMPS = frozenset({"consistency"})
+
 OBJECTIVES: dict[str, Objective] = {
-    "edm": Objective(_edm_precond, _edm_loss, karras_sigmas, log_normal_draw=True),
+    "edm": Objective(_edm_precond, _edm_loss, karras_sigmas, True, _SOLVERS),
     "consistency": Objective(
-        _consistency_precond, _consistency_loss, consistency_sigmas, log_normal_draw=True
+        _consistency_precond, _consistency_loss, consistency_sigmas, True, _JUMPS
     ),
-    "v": Objective(_v_precond, _v_loss, cosine_sigmas, log_normal_draw=False),
+    "v": Objective(_v_precond, _v_loss, cosine_sigmas, False, _SOLVERS),
 }

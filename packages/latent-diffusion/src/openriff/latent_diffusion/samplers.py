@@ -91,6 +91,13 @@ def _report(
         callback({"i": i, "x": x, "sigma": float(s), "sigma_next": float(s_next), "denoised": d})
 
 
+def _step(x: Tensor, d: Tensor, sigma: Tensor, sigma_next: Tensor, denoised: Tensor) -> Tensor:
+    """An Euler step; to ``sigma = 0`` it is the estimate itself, without the round-off."""
+    if sigma_next == 0:
+        return denoised
+    return x + d * float(sigma_next - sigma)
+
+
 def _churn(
     x: Tensor,
     sigma: Tensor,
@@ -148,7 +155,7 @@ def sample_euler(
         x, sigma = _churn(x, sigmas[i], steps, s_churn, s_tmin, s_tmax, s_noise, generator)
         denoised = _denoise(denoiser, x, sigma, cond)
         d = (x - denoised) / float(sigma)
-        x = x + d * float(sigmas[i + 1] - sigma)
+        x = _step(x, d, sigma, sigmas[i + 1], denoised)
         _report(callback, i, x, sigma, sigmas[i + 1], denoised)
     return x
 
@@ -179,7 +186,7 @@ def sample_heun(
         sigma_next = sigmas[i + 1]
         denoised = _denoise(denoiser, x, sigma, cond)
         d = (x - denoised) / float(sigma)
-        x_next = x + d * float(sigma_next - sigma)
+        x_next = _step(x, d, sigma, sigma_next, denoised)
         if sigma_next > 0:
             d_next = (x_next - _denoise(denoiser, x_next, sigma_next, cond)) / float(sigma_next)
             x_next = x + (d + d_next) * (0.5 * float(sigma_next - sigma))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from openriff.latent_diffusion.controls import (
     sample_windowed,
     vary_schedule,
 )
-from openriff.latent_diffusion.guidance import MultiConditionGuidance
+from openriff.latent_diffusion.guidance import ClippedDenoiser, MultiConditionGuidance
 from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
 from openriff.latent_diffusion.stereo import pseudo_stereo
@@ -112,9 +113,18 @@ class Engine(Conditioner):
         self.progress = progress
         self.root = root
         try:  # the bundle's recommendations are checked now, not at the first generation
-            Sampling(**model.sampling)
+            recommended = Sampling(**model.sampling)
         except ValueError as error:
             raise ValueError(f"the bundle's recommended sampling is invalid: {error}") from error
+        self.objective = OBJECTIVES[model.config.objective]
+        if "sampler" in model.sampling:
+            self._check_sampler(recommended.sampler, "the bundle recommends")
+        declared = model.info.get("min_steps", 1)
+        if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
+            raise ValueError(
+                f"bundle.json 'min_steps' must be a positive integer, got {declared!r}"
+            )
+        self.min_steps = declared  # fewer steps than this were not checked: a warning
 
     @classmethod
     def from_pretrained(
@@ -188,6 +198,13 @@ class Engine(Conditioner):
         every mode, with or without a bridge draw before it (decoding has its own too).
         """
         opts = resolve(options, self.model.sampling)
+        self._check_sampler(opts.sampler, "asked for")
+        if opts.steps < self.min_steps:
+            warnings.warn(
+                f"{opts.steps} sampling steps: this model declares at least {self.min_steps} "
+                "(fewer were not checked and may give a noisy or distorted stem)",
+                stacklevel=3,
+            )
         seed = opts.seed
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
@@ -224,8 +241,20 @@ class Engine(Conditioner):
             )
         return None
 
+    def _check_sampler(self, sampler: str, how: str) -> None:
+        if sampler not in self.objective.samplers:
+            fits = " or ".join(sorted(self.objective.samplers))
+            raise ValueError(
+                f"sampler {sampler!r} ({how}) does not fit this model's objective "
+                f"{self.model.config.objective!r}: use {fits}"
+            )
+
     def guided(self, call: Call, loop_margin: int = 0) -> Denoiser:
-        """The bundle's denoiser with CFG, style grounding and (for loops) circular padding."""
+        """The bundle's denoiser with CFG, style grounding, clipping and loop padding.
+
+        Clipping (on by default) keeps the clean estimate within the codec's
+        ``latent_bound``, where the codec has one.
+        """
         opts = call.options
         denoiser: Denoiser = MultiConditionGuidance(
             self.model.denoiser, opts.cfg_context, opts.cfg_clap, rescale_phi=opts.cfg_rescale
@@ -234,6 +263,9 @@ class Engine(Conditioner):
             call.style = self.style(opts.style_reference, opts.style_strength, call.sample_rate)
         if call.style is not None:
             denoiser = StyleGrounding(denoiser, call.style, opts.style_strength)
+        bound = self.model.codec.latent_bound
+        if opts.clip_estimate and bound is not None:
+            denoiser = ClippedDenoiser(denoiser, bound)
         if loop_margin:
             denoiser = LoopDenoiser(denoiser, loop_margin)
         return denoiser
@@ -274,9 +306,10 @@ class Engine(Conditioner):
             keep_context=torch.full((batch,), has_context, device=self.device),
         )
         denoiser = self.guided(call, loop_margin)
-        # The objective's own schedule: Karras for EDM and consistency, cosine for v.
+        # The objective's own schedule: Karras for EDM, Karras above sigma_min for
+        # consistency, cosine for v.
         net = self.model.denoiser
-        schedule = OBJECTIVES[self.model.config.objective].schedule
+        schedule = self.objective.schedule
         sigmas = schedule(opts.steps, net.sigma_min, net.sigma_max).to(self.device)
         width = opts.stereo_width if self.model.codec.channels == 1 else 0.0
         loop = loop_margin > 0

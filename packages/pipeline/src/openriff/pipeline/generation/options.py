@@ -63,6 +63,9 @@ class Sampling:
         use_bridge: send prompts through the bundle's bridge prior.
         style_reference: a recording (path or array) to ground the style to, or None.
         style_strength: strength of the style grounding (1: as in the bass paper).
+        clip_estimate: clip the denoiser's clean estimates to the codec's latent range
+            (codecs with a ``latent_bound``; see
+            :class:`~openriff.latent_diffusion.guidance.ClippedDenoiser`).
     """
 
     steps: int = field(default=30, metadata=_option(
@@ -87,6 +90,9 @@ class Sampling:
         "ground the style to this recording", parse=Path))  # fmt: skip
     style_strength: float = field(default=1.0, metadata=_option(
         "strength of the style grounding", low=0.0, high=1.0))  # fmt: skip
+    clip_estimate: bool = field(default=True, metadata=_option(
+        "leave the denoiser's estimates unclipped (default: clipped to the codec's latent "
+        "range)", flag="--no-clip-estimate"))  # fmt: skip
 
     def __post_init__(self) -> None:
         for item in fields(self):
