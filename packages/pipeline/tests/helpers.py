@@ -87,3 +87,42 @@ def randomize_zero_weights(folder: Path, seed: int = 0, scale: float = 0.02) -> 
                 noise = torch.randn(tensor.shape, generator=generator) * scale
                 state[name] = noise.to(tensor.dtype)
         save_file(state, str(path))
+
+
+def tone_file(path: Path, freq: float, seconds: float = 0.5, rate: int = 48_000) -> Path:
+    """A mono sine of ``freq`` Hz at 0.3 peak, written to ``path``."""
+    import math
+
+    import numpy as np
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, 0.3 * np.sin(2 * math.pi * freq * t), rate)
+    return path
+
+
+def slakh_track(folder: Path, seconds: float = 0.5) -> Path:
+    """A Slakh2100 track folder with a rendered bass and piano stem."""
+    (folder / "stems").mkdir(parents=True)
+    (folder / "metadata.yaml").write_text(
+        "stems:\n"
+        "  S00: {inst_class: Bass, audio_rendered: true}\n"
+        "  S01: {inst_class: Piano, audio_rendered: true}\n"
+    )
+    tone_file(folder / "stems" / "S00.flac", 55, seconds)
+    tone_file(folder / "stems" / "S01.flac", 262, seconds)
+    return folder
+
+
+def moises_song(folder: Path, title: str, seconds: float = 0.5) -> Path:
+    """A MoisesDB song folder (its name is the song's id) with a bass and a guitar stem."""
+    import json
+
+    stems = [{"stemName": name, "tracks": [{"id": f"{name}1", "extension": "wav"}]}
+             for name in ("bass", "guitar")]  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / "data.json").write_text(json.dumps({"song": title, "stems": stems}))
+    tone_file(folder / "bass" / "bass1.wav", 55, seconds)
+    tone_file(folder / "guitar" / "guitar1.wav", 196, seconds)
+    return folder

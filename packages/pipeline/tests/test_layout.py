@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import moises_song, slakh_track
 
+from openriff.pipeline.cli.data import LAYOUTS, SPLITS
+from openriff.pipeline.data import layout
 from openriff.pipeline.data.layout import (
     READERS,
     ScanReport,
@@ -16,6 +19,7 @@ from openriff.pipeline.data.layout import (
     read_moisesdb,
     read_musdb,
     read_slakh,
+    read_songs,
 )
 
 
@@ -130,7 +134,7 @@ def test_moisesdb(tmp_path: Path) -> None:
     tone(song / "vocals" / "t2.wav", 440, seconds=0.5)
     tone(song / "vocals" / "t3.wav", 660, seconds=0.25)
     songs, report = read_moisesdb(tmp_path)
-    assert songs[0].name == "Some Song"
+    assert songs[0].name == "0a1b"  # the song's id
     assert [(s.name, s.vocal, len(s.paths)) for s in songs[0].stems] == [
         ("bass", False, 1),
         ("vocals", True, 2),
@@ -157,3 +161,66 @@ def test_bad_data_is_reported(tmp_path: Path) -> None:
     assert set(waves) == {"bass"}  # skipped, not zero-filled
     assert any("keys.wav: unreadable" in line for line in report.skipped)
     assert set(READERS) == {"generic", "slakh", "musdb", "moisesdb"}
+
+    assert tuple(READERS) == LAYOUTS  # the CLI's copies, kept without importing numpy
+    assert SPLITS == layout.SPLITS
+
+
+def test_moisesdb_songs_with_one_title_stay_two_songs(tmp_path: Path) -> None:
+    moises_song(tmp_path / "0a1b", "Intro")
+    moises_song(tmp_path / "9f8e", "Intro")
+    songs, report = read_moisesdb(tmp_path)
+    assert [s.name for s in songs] == ["0a1b", "9f8e"]
+    assert report.songs == 2
+
+
+def test_slakh_official_splits(tmp_path: Path) -> None:
+    for split, track in (("train", 1), ("validation", 2), ("test", 3), ("omitted", 4)):
+        slakh_track(tmp_path / split / f"Track0000{track}")
+    names = {
+        split: sorted(s.name for s in read_songs("slakh", tmp_path, split)[0])
+        for split in ("train", "validation", "test", None)
+    }
+    assert names == {
+        "train": ["Track00001"], "validation": ["Track00002"], "test": ["Track00003"],
+        None: ["Track00001", "Track00002", "Track00003"],
+    }  # fmt: skip
+    _, report = read_songs("slakh", tmp_path, "train")
+    assert "1 songs in omitted/: left out of every official split" in report.skipped
+    assert "2 songs of other splits (or of none) left out: train only" in report.skipped
+    assert (report.songs, report.stems) == (1, 2)
+    # --data pointed at one split's folder: that folder's name is the split.
+    assert [s.split for s in read_songs("slakh", tmp_path / "test")[0]] == ["test"]
+    with pytest.raises(ValueError, match="no song of the 'train' split"):
+        read_songs("slakh", tmp_path / "test", "train")
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        read_songs("slakh", tmp_path, "dev")
+
+
+def test_musdb_official_splits(tmp_path: Path) -> None:
+    for folder in ("train/Actions - One Minute Smile", "train/Artist - Song", "test/Other - Song"):
+        for name in ("mixture", "bass", "drums"):
+            tone(tmp_path / folder / f"{name}.wav", 100)
+    names = {
+        split: [s.name for s in read_songs("musdb", tmp_path, split)[0]]
+        for split in ("train", "validation", "test")
+    }
+    assert names == {
+        "train": ["train/Artist - Song"],
+        "validation": ["train/Actions - One Minute Smile"],  # musdb's validation songs
+        "test": ["test/Other - Song"],
+    }
+    assert len(layout.MUSDB_VALIDATION) == 14
+    # --data pointed at train/: its songs are train songs, never test songs.
+    with pytest.raises(ValueError, match="no song of the 'test' split"):
+        read_songs("musdb", tmp_path / "train", "test")
+    # Without split folders a tree is used whole, and the report says so.
+    for name in ("mixture", "bass", "drums"):
+        tone(tmp_path / "mine" / "A - B" / f"{name}.wav", 100)
+    flat, report = read_songs("musdb", tmp_path / "mine", "test")
+    assert [s.name for s in flat] == ["A - B"]
+    assert any("no official split folders" in line for line in report.skipped)
+    # Layouts without official splits ignore the split.
+    tone(tmp_path / "g" / "a" / "bass.wav", 55)
+    tone(tmp_path / "g" / "a" / "keys.wav", 220)
+    assert [s.name for s in read_songs("generic", tmp_path / "g", "test")[0]] == ["a"]

@@ -68,7 +68,8 @@ def test_installing_a_bundle_replaces_the_old_one_whole_and_with_the_umask(
     assert (installed / "denoiser" / "ema.safetensors").read_bytes()[:1] == b"e"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["installed", "new", "recipe-log.json"]
     with umask(0o022):
-        slim_bundle(new, installed, {"recipe-log.json": log}, max_megabytes=1.0)
+        slim_bundle(new, installed, {"recipe-log.json": log}, 1.0, None, {"min_steps": 3})
+    assert json.loads((installed / "bundle.json").read_text())["min_steps"] == 3
     files = sorted(str(p.relative_to(installed)) for p in installed.rglob("*") if p.is_file())
     assert files == ["bundle.json", "denoiser/model.safetensors", "recipe-log.json"]
     assert (installed / "denoiser" / "model.safetensors").stat().st_size == round(0.2 * 2**20)

@@ -61,6 +61,36 @@ def test_prepare_writes_shards_that_train_reads(data: Path, codec, tmp_path: Pat
     torch.testing.assert_close(target[0:1], expected)
 
 
+def test_prepare_keeps_songs_apart_by_id_and_reads_one_split(codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from helpers import moises_song, slakh_track
+
+    # Two MoisesDB songs with one title: one shard each (the second was dropped before).
+    moises = tmp_path / "moises"
+    moises_song(moises / "0a1b", "Intro", seconds=1.5)
+    moises_song(moises / "9f8e", "Intro", seconds=1.5)
+    config = PrepareConfig(data=str(moises), layout="moisesdb", pairs=PAIRS, validation=0.0)
+    report = prepare(config, codec, tmp_path / "prep-m", show_progress=False)
+    assert report.songs == 2
+    shards = sorted((tmp_path / "prep-m").rglob("*.safetensors"))
+    assert len(shards) == 2
+    pairs = ShardDataset(tmp_path / "prep-m" / "train").pairs
+    assert {p["song"] for p in pairs} == {"0a1b", "9f8e"}
+    # Slakh2100: the train split by default; test and omitted/ songs never.
+    slakh = tmp_path / "slakh"
+    for split, track in (("train", 1), ("test", 2), ("omitted", 3)):
+        slakh_track(slakh / split / f"Track0000{track}", seconds=1.5)
+    config = PrepareConfig(data=str(slakh), layout="slakh", pairs=PAIRS, validation=0.0)
+    assert config.split == "train"
+    prepare(config, codec, tmp_path / "prep-s", show_progress=False)
+    assert {p["song"] for p in ShardDataset(tmp_path / "prep-s" / "train").pairs} == {"Track00001"}
+    recorded = json.loads((tmp_path / "prep-s" / "prepare.json").read_text())
+    assert recorded["config"]["split"] == "train"
+    with pytest.raises(ValueError, match="unknown split"):
+        PrepareConfig(data=str(slakh), layout="slakh", split="dev")
+
+
 def test_prepare_without_levels_keeps_the_songs_levels(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = PrepareConfig(data=str(data), pairs=PAIRS, validation=0.34, seed=1, context_lufs=None)
     prepare(config, codec, tmp_path / "prep", show_progress=False)

@@ -45,6 +45,8 @@ def test_default_recipe_is_complete() -> None:
     assert recipe["one_pass_frames"] == 256
     with pytest.raises(ValueError, match="one_pass_frames must be >= 1"):
         load_recipe(overrides={"one_pass_frames": 0})
+    with pytest.raises(ValueError, match="min_steps must be a whole number"):
+        check_recipe({**recipe, "min_steps": 2.5}, "recipe")
     with pytest.raises(ValueError, match="no setting 'stepz'"):
         load_recipe(overrides={"codec.stepz": 1})
     with pytest.raises(ValueError, match="not a section"):

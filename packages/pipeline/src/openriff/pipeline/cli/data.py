@@ -81,7 +81,9 @@ def cmd_data_codec_audio(args: argparse.Namespace) -> int:
     """Write target stems and the mix of the other stems per song (``data codec-audio``)."""
     from openriff.pipeline.data.codec_audio import write_codec_audio
 
-    folders, report = write_codec_audio(args.data, args.out, args.target, layout=args.layout)
+    folders, report = write_codec_audio(
+        args.data, args.out, args.target, layout=args.layout, split=split_of(args)
+    )
     print(f"{len(folders)} songs in {args.out}")
     if report.skipped:
         print(report.summary())
@@ -109,7 +111,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         )
     codec = load_codec(source, device)
     config = prepare_config(
-        args.data, codec.hop_length, layout=args.layout, window_latents=args.window_latents,
+        args.data, codec.hop_length, layout=args.layout, split=split_of(args),
+        window_latents=args.window_latents,
         hop_seconds=args.hop_seconds, reference_seconds=args.reference_seconds,
         targets=args.target, validation=args.validation, seed=args.seed,
         context_chroma=args.context_chroma, context_lufs=args.context_lufs,
@@ -146,7 +149,10 @@ def cmd_data_levels(args: argparse.Namespace) -> int:
         window=round(args.window_latents * 4096), hop=int(args.hop_seconds * 48_000),
         targets=tuple(args.target),
     )  # fmt: skip
-    survey = survey_levels(args.data, pairs, layout=args.layout, seed=args.seed, songs=args.songs)
+    survey = survey_levels(
+        args.data, pairs, layout=args.layout, split=split_of(args), seed=args.seed,
+        songs=args.songs,
+    )  # fmt: skip
     summary = survey.summary()
     print(json.dumps(summary, indent=1))
     if args.json is not None:
@@ -164,6 +170,25 @@ def _lufs(text: str) -> float | None:
 
 
 STYLES = ("classic", "wide")  # openriff.pipeline.data.music.STYLES, without importing numpy
+LAYOUTS = ("generic", "slakh", "musdb", "moisesdb")  # data.layout.READERS, likewise
+SPLITS = ("train", "validation", "test")  # data.layout.SPLITS, likewise
+
+
+def add_layout_flags(p: argparse.ArgumentParser, split: str) -> None:
+    """``--layout`` and ``--split`` (default ``split``) of a command reading a data set."""
+    p.add_argument(
+        "--layout", default="generic", choices=LAYOUTS, help="how the data set is laid out"
+    )
+    p.add_argument(
+        "--split", default=split, choices=(*SPLITS, "all"),
+        help=f"official split of Slakh2100 or MUSDB18-HQ (default: {split}; all: every split, "
+        "never Slakh's omitted/); other layouts are used whole",
+    )  # fmt: skip
+
+
+def split_of(args: argparse.Namespace) -> str | None:
+    """The split ``--split`` names (None: all)."""
+    return None if args.split == "all" else str(args.split)
 
 
 def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -214,12 +239,12 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--target", action="append", required=True, help="target instrument (repeat for more)"
     )
-    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    add_layout_flags(p, "train")
     p.set_defaults(func=cmd_data_codec_audio)
 
     p = data.add_parser("levels", help="loudness of the pairs a data set gives (LUFS)")
     p.add_argument("--data", type=Path, required=True, help="data set root")
-    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    add_layout_flags(p, "train")
     p.add_argument("--target", action="append", default=[], help="target instrument (repeat)")
     p.add_argument("--window-latents", type=int, default=120, help="window in 4096-sample frames")
     p.add_argument("--hop-seconds", type=float, default=3.0)
@@ -232,7 +257,7 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
     p.add_argument("--data", type=Path, required=True, help="data set root")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed)")
-    p.add_argument("--layout", default="generic", help="generic, slakh, musdb or moisesdb")
+    add_layout_flags(p, "train")
     codec = p.add_mutually_exclusive_group(required=True)
     codec.add_argument(
         "--codec", type=Path,

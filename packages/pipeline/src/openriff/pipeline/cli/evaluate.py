@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openriff.pipeline.cli.data import STYLES
+from openriff.pipeline.cli.data import STYLES, add_layout_flags, split_of
 from openriff.pipeline.cli.sampling import add_sampling_flags
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ def cmd_evaluate_dataset(args: argparse.Namespace) -> int:
     from openriff.pipeline.evaluation.scoring import format_tables
 
     config = DatasetEvaluation(
-        data=args.data, layout=args.layout, target=args.target, songs=args.songs,
+        data=args.data, layout=args.layout, split=split_of(args), target=args.target,
+        songs=args.songs,
         seconds=args.seconds, context_dbfs=args.context_dbfs,
         limit_context=args.limit_context, prompt=args.prompt,
         steps=args.steps, sampler=args.sampler, cfg_context=args.cfg_context, seed=args.seed,
@@ -111,10 +112,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     p = evaluate.add_parser("dataset", help="accompaniment fit on any multitrack data set")
     p.add_argument("--data", type=Path, required=True, help="the data set's root folder")
-    p.add_argument(
-        "--layout", default="generic", choices=("generic", "slakh", "musdb", "moisesdb"),
-        help="how the data set is laid out",
-    )  # fmt: skip
+    add_layout_flags(p, "test")
     p.add_argument("--seconds", type=float, default=20.0, help="excerpt length per song")
     p.add_argument(
         "--context-dbfs", type=float, default=None,

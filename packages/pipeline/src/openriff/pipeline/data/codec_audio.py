@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openriff.pipeline.data.layout import READERS, SAMPLE_RATE, ScanReport, load_stems
+from openriff.pipeline.data.layout import SAMPLE_RATE, ScanReport, load_stems, read_songs
 
 OTHERS = "others.wav"
 
@@ -32,6 +32,7 @@ def write_codec_audio(
     targets: Sequence[str],
     *,
     layout: str = "generic",
+    split: str | None = "train",
 ) -> tuple[list[Path], ScanReport]:
     """Write the target stems and the mix of the other stems of every song.
 
@@ -40,6 +41,8 @@ def write_codec_audio(
         out: output folder (one subfolder per song; resumed if present).
         targets: instruments that are targets (e.g. ``["bass"]``); must not be empty.
         layout: data set layout (see :mod:`openriff.pipeline.data.layout`).
+        split: the official split to use (:func:`~openriff.pipeline.data.layout.read_songs`;
+            None: all).
 
     Returns:
         The song folders under ``out`` (written now or before) and the scan report (what
@@ -54,9 +57,7 @@ def write_codec_audio(
 
     if not targets:
         raise ValueError("name at least one target instrument (e.g. bass)")
-    if layout not in READERS:
-        raise ValueError(f"unknown layout {layout!r}; known: {sorted(READERS)}")
-    songs, report = READERS[layout](data)
+    songs, report = read_songs(layout, data, split)
     root = Path(out)
     folders = []
     for song in songs:

@@ -10,10 +10,19 @@ read from audio until :func:`load_stems`. Layouts:
 
   Without it, the instrument is the file name and a stem is vocal when its name says so.
 * ``slakh``: Slakh2100 (``metadata.yaml``, ``stems/Sxx.flac``, ``inst_class``; stems
-  marked ``audio_rendered: false`` are skipped).
+  marked ``audio_rendered: false`` are skipped; so is ``omitted/``, which its authors
+  left out of every split).
 * ``musdb``: MUSDB18-HQ (``bass``, ``drums``, ``other``, ``vocals`` ``.wav``; the
   mixture is not a stem).
 * ``moisesdb``: MoisesDB (``data.json``; a stem is the sum of the tracks of its folder).
+  Songs are keyed by their folder (MoisesDB's unique id), never by title: titles repeat.
+
+:func:`read_songs` reads a layout and keeps one official split (:data:`SPLITS`):
+Slakh2100's ``train/``, ``validation/`` and ``test/`` folders, MUSDB18-HQ's ``test/``
+folder and its ``train/`` folder less the 14 validation songs its tools name
+(:data:`MUSDB_VALIDATION`). The generic layout and MoisesDB have no official splits and
+are used whole; so is a Slakh2100 or MUSDB18-HQ tree without split folders (the report
+says so).
 """
 
 from __future__ import annotations
@@ -31,6 +40,18 @@ from numpy.typing import NDArray
 SAMPLE_RATE = 48_000
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 VOCAL_WORDS = ("vocal", "voice", "vox", "sing", "choir")
+SPLITS = ("train", "validation", "test")
+SPLIT_LAYOUTS = ("slakh", "musdb")  # the layouts with official splits
+# MUSDB18-HQ's official validation songs, taken from its train folder (the musdb package's
+# setup; SiSEC 2018 and the Cadenza challenges use the same 14).
+MUSDB_VALIDATION = frozenset({
+    "Actions - One Minute Smile", "Alexander Ross - Goodbye Bolero", "ANiMAL - Rockshow",
+    "Clara Berry And Wooldog - Waltz For My Victims", "Fergessen - Nos Palpitants",
+    "James May - On The Line", "Johnny Lokke - Promises & Lies", "Leaf - Summerghost",
+    "Meaxic - Take A Step", "Patrick Talbot - A Reason To Leave",
+    "Skelpolu - Human Mistakes", "Traffic Experiment - Sirens", "Triviul - Angelsaint",
+    "Young Griffo - Pennies",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,11 +67,15 @@ class StemFile:
 
 @dataclass(frozen=True)
 class Song:
-    """A multitrack song: a name (unique in its data set) and its stems."""
+    """A multitrack song: a name (unique in its data set), its stems and official split.
+
+    ``split`` is one of :data:`SPLITS`, or None where the data set's tree does not say.
+    """
 
     name: str
     folder: Path
     stems: tuple[StemFile, ...]
+    split: str | None = None
 
 
 @dataclass
@@ -73,7 +98,21 @@ def _is_vocal(*words: str) -> bool:
     return any(w in text for w in VOCAL_WORDS)
 
 
+def _folder_split(folder: Path, base: Path) -> str | None:
+    """The split folder (``train``, ``validation``, ``test``, ``omitted``) a song is in."""
+    names = [*folder.relative_to(base).parts, base.name]
+    return next((n for n in names if n in (*SPLITS, "omitted")), None)
+
+
 def _finish(songs: list[Song], report: ScanReport, root: Path) -> tuple[list[Song], ScanReport]:
+    names: dict[str, Path] = {}
+    for song in songs:
+        if song.name in names:  # shards and splits are keyed by name: never merge two songs
+            raise ValueError(
+                f"{root}: two songs are named {song.name!r} ({names[song.name]} and "
+                f"{song.folder}); song names must be unique"
+            )
+        names[song.name] = song.folder
     kept = []
     for song in songs:
         if len(song.stems) < 2:
@@ -150,7 +189,10 @@ def read_musdb(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:
                 report.skipped.append(f"{path}: missing")
                 continue
             stems.append(StemFile(name, (path,), name, (name,), name == "vocals"))
-        songs.append(Song(str(folder.relative_to(base)), folder, tuple(stems)))
+        split = _folder_split(folder, base)
+        if split == "train" and folder.name in MUSDB_VALIDATION:
+            split = "validation"
+        songs.append(Song(str(folder.relative_to(base)), folder, tuple(stems), split))
     return _finish(songs, report, base)
 
 
@@ -160,8 +202,13 @@ def read_slakh(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:
 
     base = _root(root)
     songs, report = [], ScanReport()
+    omitted = 0
     for meta_path in sorted(base.rglob("metadata.yaml")):
         folder = meta_path.parent
+        split = _folder_split(folder, base)
+        if split == "omitted":
+            omitted += 1
+            continue
         try:
             meta = yaml.safe_load(meta_path.read_text())
             entries = meta["stems"]
@@ -184,7 +231,9 @@ def read_slakh(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]:
             instrument = str(info.get("inst_class", "unknown")).lower()
             tags = tuple(t for t in (instrument, str(info.get("midi_program_name", ""))) if t)
             stems.append(StemFile(stem_id, (path,), instrument, tags, _is_vocal(instrument)))
-        songs.append(Song(folder.name, folder, tuple(stems)))
+        songs.append(Song(folder.name, folder, tuple(stems), split))  # TrackXXXXX: unique
+    if omitted:
+        report.skipped.append(f"{omitted} songs in omitted/: left out of every official split")
     return _finish(songs, report, base)
 
 
@@ -219,7 +268,8 @@ def read_moisesdb(root: str | os.PathLike[str]) -> tuple[list[Song], ScanReport]
                 )
             )
             stems.append(StemFile(name, present, name, tags, _is_vocal(name)))
-        songs.append(Song(str(meta.get("song", folder.name)), folder, tuple(stems)))
+        # The folder is the song's unique id; titles repeat (two songs, one title).
+        songs.append(Song(str(folder.relative_to(base)), folder, tuple(stems)))
     return _finish(songs, report, base)
 
 
@@ -229,6 +279,39 @@ READERS: dict[str, Callable[[str | os.PathLike[str]], tuple[list[Song], ScanRepo
     "musdb": read_musdb,
     "moisesdb": read_moisesdb,
 }
+
+
+def read_songs(
+    layout: str, root: str | os.PathLike[str], split: str | None = None
+) -> tuple[list[Song], ScanReport]:
+    """The songs of one official split of a data set (see the module).
+
+    Args:
+        layout: a key of :data:`READERS`.
+        root: the data set's folder.
+        split: one of :data:`SPLITS`, or None for every split (``omitted/`` never);
+            ignored by layouts without official splits.
+
+    Raises:
+        ValueError: an unknown layout or split, or no song of the split.
+    """
+    if layout not in READERS:
+        raise ValueError(f"unknown layout {layout!r}; known: {sorted(READERS)}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {list(SPLITS)} (or all)")
+    songs, report = READERS[layout](root)
+    if split is None or layout not in SPLIT_LAYOUTS:
+        return songs, report
+    if all(song.split is None for song in songs):
+        report.skipped.append(f"{root}: no official split folders; every song used as {split}")
+        return songs, report
+    kept = [song for song in songs if song.split == split]
+    if not kept:
+        raise ValueError(f"{root}: no song of the {split!r} split\n{report.summary()}")
+    others = len(songs) - len(kept)
+    report.skipped.append(f"{others} songs of other splits (or of none) left out: {split} only")
+    report.songs, report.stems = len(kept), sum(len(s.stems) for s in kept)
+    return kept, report
 
 
 def _root(root: str | os.PathLike[str]) -> Path:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from openriff.pipeline.chroma import append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder, LatentCodec
-from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems
+from openriff.pipeline.data.layout import READERS, SPLITS, ScanReport, Song, load_stems, read_songs
 from openriff.pipeline.data.pairs import (
     Pair,
     PairConfig,
@@ -53,6 +53,9 @@ class PrepareConfig:
     Attributes:
         data: root of the multitrack data set.
         layout: ``generic``, ``slakh``, ``musdb`` or ``moisesdb``.
+        split: the official split of Slakh2100 or MUSDB18-HQ to prepare (None: all, never
+            Slakh's ``omitted/``); see :func:`~openriff.pipeline.data.layout.read_songs`.
+            ``validation`` then holds out songs of that split.
         pairs: windowing and probabilities of the pairs.
         validation: share of songs held out (by song).
         seed: seed of the split and of every song's pairs.
@@ -69,6 +72,7 @@ class PrepareConfig:
 
     data: str
     layout: str = "generic"
+    split: str | None = "train"
     pairs: PairConfig = field(default_factory=PairConfig)
     validation: float = 0.1
     seed: int = 0
@@ -80,6 +84,8 @@ class PrepareConfig:
     def __post_init__(self) -> None:
         if self.layout not in READERS:
             raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
+        if self.split is not None and self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; known: {list(SPLITS)} (or all)")
         if self.context_lufs is not None and not -60.0 <= self.context_lufs <= 0.0:
             raise ValueError(f"context_lufs must be in [-60, 0] LUFS, got {self.context_lufs}")
         if not 0.0 <= self.level_augment_db <= 20.0:
@@ -91,6 +97,7 @@ def prepare_config(
     hop_length: float,
     *,
     layout: str = "generic",
+    split: str | None = "train",
     window_latents: int = 120,
     hop_seconds: float = 3.0,
     reference_seconds: float = 10.0,
@@ -113,7 +120,7 @@ def prepare_config(
         targets=tuple(targets),
     )
     return PrepareConfig(
-        data=str(data), layout=layout, pairs=pairs, validation=validation, seed=seed,
+        data=str(data), layout=layout, split=split, pairs=pairs, validation=validation, seed=seed,
         context_chroma=context_chroma, context_lufs=context_lufs,
         level_augment_db=level_augment_db,
     )  # fmt: skip
@@ -203,7 +210,7 @@ def prepare(
         the scan report (songs used, what was skipped and why).
     """
     # The songs are read first: a data set with no usable song leaves no output folder.
-    songs, report = READERS[config.layout](config.data)
+    songs, report = read_songs(config.layout, config.data, config.split)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -219,7 +226,8 @@ def prepare(
     if record.is_file():
         previous = json.loads(record.read_text())
         # Folders prepared before a setting existed were prepared without it.
-        before = {"context_chroma": False, "context_lufs": None, "level_augment_db": 0.0}
+        before = {"context_chroma": False, "context_lufs": None, "level_augment_db": 0.0,
+                  "split": None}  # fmt: skip
         for key, value in before.items():
             previous.get("config", {}).setdefault(key, value)
         if previous != settings:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from openriff.pipeline.data.layout import READERS, load_stems
+from openriff.pipeline.data.layout import load_stems, read_songs
 from openriff.pipeline.data.pairs import PairConfig, render_pair, sample_pairs
 from openriff.pipeline.data.prepare import song_rng
 from openriff.pipeline.levels import loudness
@@ -56,6 +56,7 @@ def survey_levels(
     pairs: PairConfig,
     *,
     layout: str = "generic",
+    split: str | None = "train",
     seed: int = 0,
     songs: int | None = None,
 ) -> LevelSurvey:
@@ -65,10 +66,11 @@ def survey_levels(
         data: the data set's root.
         pairs: how pairs are cut.
         layout: a key of :data:`~openriff.pipeline.data.layout.READERS`.
+        split: the official split (:func:`~openriff.pipeline.data.layout.read_songs`).
         seed: preparation's seed (the same pairs as ``prepare --seed``).
         songs: survey only the first ``songs`` songs (all when None).
     """
-    found, report = READERS[layout](data)
+    found, report = read_songs(layout, data, split)
     survey = LevelSurvey()
     for song in found[:songs]:
         waves = load_stems(song, report)

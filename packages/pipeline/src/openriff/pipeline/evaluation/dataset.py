@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems
+from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems, read_songs
 from openriff.pipeline.evaluation.scoring import (
     SAMPLE_RATE,
     Excerpt,
@@ -42,6 +42,8 @@ class DatasetEvaluation:
     Attributes:
         data: the data set's root folder.
         layout: ``generic``, ``slakh``, ``musdb`` or ``moisesdb``.
+        split: the official split evaluated (Slakh2100, MUSDB18-HQ; None: all), see
+            :func:`~openriff.pipeline.data.layout.read_songs`.
         target: the instrument to generate (stems whose ``instrument`` is this).
         songs: at most this many songs (in name order), or None for all.
         seconds: excerpt length (a shorter song is used whole).
@@ -59,6 +61,7 @@ class DatasetEvaluation:
 
     data: Path
     layout: str = "generic"
+    split: str | None = "test"
     target: str = "bass"
     songs: int | None = None
     seconds: float = 20.0
@@ -153,7 +156,7 @@ def _timing(meta: dict[str, Any], start: float, seconds: float) -> dict[str, Any
 
 def dataset_excerpts(config: DatasetEvaluation) -> tuple[list[Excerpt], ScanReport]:
     """The excerpts to accompany, and what was skipped (with reasons)."""
-    songs, report = READERS[config.layout](config.data)
+    songs, report = read_songs(config.layout, config.data, config.split)
     songs = sorted(songs, key=lambda s: s.name)
     length = round(config.seconds * SAMPLE_RATE)
     excerpts: list[Excerpt] = []

@@ -18,8 +18,10 @@ A recipe names every setting of the five stages that make OpenRiff's default mod
    ``model.safetensors``), the recipe and the run's log, and must fit the size budget; the
    recipe's optional ``sampling`` section becomes the bundle's recommended sampling
    settings (e.g. the context guidance its evaluation found best), and its optional
-   ``one_pass_frames`` the length the bundle declares it samples in one pass
-   (:class:`~openriff.pipeline.generation.conditions.Conditioner`).
+   :data:`DECLARATIONS` go to ``bundle.json`` as they are: ``one_pass_frames``, the length
+   the bundle declares it samples in one pass
+   (:class:`~openriff.pipeline.generation.conditions.Conditioner`), and ``min_steps``, the
+   fewest sampling steps it was checked with (fewer give a warning).
 
 ``recipe-log.json`` in the run folder records each stage's command, wall time and the
 hardware (device name, CPU count, torch version), so the closing numbers of a training run
@@ -44,6 +46,8 @@ from openriff.pipeline.train.stages import STAGE_RUNNERS, stage_commands
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.json"
 STAGES = ("data", "codec", "prepare", "ldm", "bundle")
+DECLARATIONS = ("one_pass_frames", "min_steps")
+"""Optional top-level recipe keys (whole numbers >= 1) that go to ``bundle.json`` as they are."""
 
 
 def load_recipe(
@@ -159,8 +163,9 @@ def check_recipe(recipe: dict[str, Any], source: str = "the recipe") -> None:
         from openriff.pipeline.generation.options import check_recommendation
 
         check_recommendation(recipe["sampling"], f"{source}: 'sampling'")
-    if "one_pass_frames" in recipe:
-        _whole(recipe, "one_pass_frames", "recipe")
+    for key in DECLARATIONS:
+        if key in recipe:
+            _whole(recipe, key, "recipe")
 
 
 def _check_rendered(rendered: Any) -> None:
@@ -225,14 +230,14 @@ def slim_bundle(
     extras: dict[str, Path],
     max_megabytes: float,
     sampling: dict[str, Any] | None = None,
-    one_pass_frames: int | None = None,
+    declared: dict[str, int] | None = None,
 ) -> Path:
     """Copy ``bundle`` to ``target`` with only the weights inference loads, plus ``extras``.
 
     Each checkpoint folder keeps its EMA weights (when it has them) as
     ``model.safetensors``; ``sampling`` (when given) becomes the bundle's recommended
-    sampling settings, ``one_pass_frames`` (when given) the length it declares it samples
-    in one pass. Raises ``ValueError`` when the result exceeds the budget.
+    sampling settings; ``declared`` (:data:`DECLARATIONS`) go to ``bundle.json`` as they
+    are. Raises ``ValueError`` when the result exceeds the budget.
     """
     from openriff.latent_diffusion.files import atomic_directory
 
@@ -247,8 +252,7 @@ def slim_bundle(
         info = json.loads((tmp / "bundle.json").read_text())
         if sampling is not None:
             info["sampling"] = dict(sampling)
-        if one_pass_frames is not None:
-            info["one_pass_frames"] = one_pass_frames
+        info.update(declared or {})
         (tmp / "bundle.json").write_text(json.dumps(info, indent=1) + "\n")
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20
         if size > max_megabytes:
@@ -308,5 +312,5 @@ def _run_stages(recipe: dict[str, Any], root: Path, target: Path, device: str, q
     extras = {"recipe.json": root / "recipe.json", "recipe-log.json": log_path}
     return slim_bundle(
         root / "ldm" / "bundle", target, extras, float(recipe["max_bundle_megabytes"]),
-        recipe.get("sampling"), recipe.get("one_pass_frames"),
+        recipe.get("sampling"), {key: recipe[key] for key in DECLARATIONS if key in recipe},
     )  # fmt: skip
