@@ -69,6 +69,45 @@ def test_generate_writes_stem_mix_sidecar_plot_and_reruns_exactly(
     assert main(["rerun", str(out / "stem.wav"), "--out", str(tmp_path / "d.wav")]) == 2
 
 
+def test_a_rerun_works_from_another_folder_and_refuses_another_model(
+    bundle: Path,
+    files: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(files["context"], work / "context.wav")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("OPENRIFF_BUNDLE", str(bundle))  # the default model, as users have it
+    args = ["generate", "--context", "context.wav", "--steps", "2", "--quiet"]
+    assert main([*args, "--out", "out/stem.wav", "--seed", "5"]) == 0
+    record = json.loads((work / "out" / "stem.json").read_text())
+    command = record["command"]
+    assert command[command.index("--context") + 1] == str(work / "context.wav")
+    assert command[command.index("--out") + 1] == str(work / "out" / "stem.wav")
+    monkeypatch.chdir(elsewhere)  # relative paths would name nothing here
+    assert main(["rerun", str(work / "out" / "stem.json"), "--out", "again.wav"]) == 0
+    assert (elsewhere / "again.wav").read_bytes() == (work / "out" / "stem.wav").read_bytes()
+    again = json.loads((elsewhere / "again.json").read_text())["command"]
+    assert again[again.index("--out") + 1] == str(elsewhere / "again.wav")
+    # The default model changed since: refused, naming both, unless --force.
+    changed = tmp_path / "changed"
+    shutil.copytree(bundle, changed)
+    (changed / "bundle.json").write_text((changed / "bundle.json").read_text() + "\n")
+    monkeypatch.setenv("OPENRIFF_BUNDLE", str(changed))
+    capsys.readouterr()
+    rerun = ["rerun", str(work / "out" / "stem.json"), "--out", "b.wav"]
+    assert main(rerun) == 2
+    error = capsys.readouterr().err
+    assert "the sidecar was made with another model" in error
+    assert str(changed) in error
+    assert not (elsewhere / "b.wav").exists()
+    assert main([*rerun, "--force"]) == 0
+
+
 def test_formats_and_candidates(bundle: Path, files: dict[str, Path], tmp_path: Path) -> None:
     base = ["generate", "--context", str(files["context"]), "--seed", "1", *fast(bundle)]
     assert main([*base, "--out", str(tmp_path / "s.flac"), "--bits", "16"]) == 0

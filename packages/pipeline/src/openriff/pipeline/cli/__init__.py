@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from openriff.clap_bridge.encoder import ClapSetupError
 from openriff.latent_diffusion.devices import resolve_device
 from openriff.latent_diffusion.files import one_line
+from openriff.pipeline.cli.argv import absolute_paths
 from openriff.pipeline.cli.data import add_data_commands
 from openriff.pipeline.cli.demo import add_demo_command
 from openriff.pipeline.cli.evaluate import add_evaluate_commands
@@ -60,8 +61,10 @@ USER_ERRORS = (OSError, ValueError, ClapSetupError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
-    args = build_parser().parse_args(argv)
-    args.argv = None if argv is None else list(argv)
+    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(given)
+    args.argv = absolute_paths(parser, given)  # what sidecars record: runs from anywhere
     try:
         if getattr(args, "device", None) is not None:
             resolve_device(args.device)

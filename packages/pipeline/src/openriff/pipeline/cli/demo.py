@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,7 +70,7 @@ def _demo(args: argparse.Namespace, paths: list[Path]) -> int:
     rate = generation.sample_rate
     panels = [("context (synthetic song without its bass)", context), ("generated stem", stem)]
     record = {
-        "command": ["openriff", *(args.argv if args.argv is not None else sys.argv[1:])],
+        "command": ["openriff", *args.argv],
         "song": {"seed": song.seed, "style": song.style, "key": song.key, "mode": song.mode,
                  "tempo": song.tempo, "time_signature": str(song.meter),
                  "beats_per_bar": song.meter.quarters, "bars": song.bars, "removed": "bass"},

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openriff.pipeline.cli.argv import reference_part
 from openriff.pipeline.cli.outputs import (
     check_request_flags,
     exclusive,
@@ -206,8 +207,7 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p = sub.add_parser("song", help="a whole song, one stem per prompt or reference")
     p.add_argument("--prompt", dest="parts", action="append", type=lambda s: ("prompt", s),
                    help="a part described in text (repeat; order kept)")  # fmt: skip
-    p.add_argument("--reference", dest="parts", action="append",
-                   type=lambda s: ("reference", Path(s)),
+    p.add_argument("--reference", dest="parts", action="append", type=reference_part,
                    help="a part given by a recording (repeat; order kept)")  # fmt: skip
     p.add_argument("--context", type=Path, default=None, help="music to start from")
     p.add_argument("--duration", type=float, default=None, help="seconds, without --context")

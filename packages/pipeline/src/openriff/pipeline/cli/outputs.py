@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from openriff.pipeline.cli.sampling import check_sampling_flags
 
@@ -50,10 +49,32 @@ def load_pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
     from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
     bundle = args.bundle if args.bundle is not None else default_bundle()
-    return AccompanimentPipeline.from_pretrained(
+    pipeline = AccompanimentPipeline.from_pretrained(
         bundle, device=torch.device(args.device), clap_checkpoint=args.clap,
         codec_checkpoint=args.music2latent, progress=not args.quiet,
     )  # fmt: skip
+    check_model(getattr(args, "expect_model", None), pipeline.fingerprint(), bundle,
+                getattr(args, "force", False))  # fmt: skip
+    return pipeline
+
+
+def check_model(
+    recorded: dict[str, Any] | None, loaded: dict[str, Any], bundle: Path, force: bool
+) -> None:
+    """Refuse to re-run a sidecar's command on another model than the one it records.
+
+    Raises:
+        ValueError: the hashes of the recorded and the loaded bundle differ (unless
+            ``force``), naming both bundles.
+    """
+    if not recorded or not recorded.get("sha256") or force:
+        return
+    if recorded["sha256"] != loaded.get("sha256"):
+        raise ValueError(
+            f"the sidecar was made with another model ({recorded.get('bundle')}, sha256 "
+            f"{str(recorded['sha256'])[:12]}) than the one loaded now ({bundle}, sha256 "
+            f"{str(loaded.get('sha256'))[:12]}); give --bundle, or --force to re-run anyway"
+        )
 
 
 def write_outputs(
@@ -91,7 +112,7 @@ def write_outputs(
     if args.plot:
         writers[plot] = plot_writer(panels, rate)
     record = {
-        "command": ["openriff", *sys.argv[1:]] if args.argv is None else ["openriff", *args.argv],
+        "command": ["openriff", *args.argv],
         "settings": generation.settings,
         "model": pipeline.fingerprint(),
         "outputs": {

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from openriff.pipeline.cli.argv import absolute_paths
 from openriff.pipeline.cli.demo import add_demo_command
 from openriff.pipeline.cli.generate import RERUNNABLE, add_generation_commands
 
@@ -75,7 +76,10 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     add_generation_commands(commands)
     add_demo_command(commands)
     again = parser.parse_args(argv)
-    again.argv = argv
+    again.argv = absolute_paths(parser, argv)  # the new --out, absolute in the new sidecar
+    model = record.get("model")
+    again.expect_model = model if isinstance(model, dict) else None
+    again.force = args.force
     resolve_device(again.device)
     code: int = again.func(again)
     return code
@@ -87,5 +91,9 @@ def add_rerun_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("sidecar", type=Path, help="the .json written next to a generated file")
     p.add_argument("--out", type=Path, required=True, help="new output (file, or folder)")
     p.add_argument("--mix", type=Path, default=None, help="also write the mix here")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--force", action="store_true",
+        help="re-run although the model loaded now is not the one the sidecar records",
+    )  # fmt: skip
     p.set_defaults(func=cmd_rerun)
