@@ -69,6 +69,21 @@ def test_seeds_samplers_candidates_and_windows(pipeline: AccompanimentPipeline) 
     assert pipeline.generate(long, steps=2, seed=0).audio.shape == (1, 2, len(long))
 
 
+def test_the_public_api_loads_the_default_model_without_arguments(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openriff.pipeline as api
+
+    assert api.AccompanimentPipeline is AccompanimentPipeline
+    assert {"AccompanimentPipeline", "Sampling", "Generation", "default_bundle"} <= set(api.__all__)
+    monkeypatch.setenv("OPENRIFF_BUNDLE", str(bundle))
+    loaded = api.AccompanimentPipeline.from_pretrained()
+    assert loaded.root == bundle
+    monkeypatch.setenv("OPENRIFF_BUNDLE", str(bundle.parent / "nothing"))
+    with pytest.raises(FileNotFoundError, match="no model bundle found at OPENRIFF_BUNDLE="):
+        api.AccompanimentPipeline.from_pretrained()
+
+
 def test_bad_input(pipeline: AccompanimentPipeline) -> None:
     context = context_wave(0.5)
     for kwargs, message in [

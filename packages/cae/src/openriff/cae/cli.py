@@ -228,17 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a CAE on a folder of audio")
     p.add_argument("--data", type=Path, required=True, help="folder of audio files")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
-    p.add_argument("--preset", default="diffariff-tiny", choices=sorted(PRESETS))
-    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument(
+        "--preset", default="diffariff-tiny", choices=sorted(PRESETS), help="model size and decoder"
+    )
+    p.add_argument("--steps", type=int, default=100_000, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=16, help="global batch")
     p.add_argument(
         "--crop-latents", type=int, default=None, help="crop in latent frames (model default)"
     )
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup-steps", type=int, default=1000)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=int, default=1000, help="linear warm-up steps")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--log-every", type=int, default=10, help="steps between log lines")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument(
         "--init",
         type=Path,
@@ -268,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     audio_out(p)
     p.add_argument("inputs", nargs="+", help=".npy latent files")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", default="wav", choices=("wav", "flac"))
+    p.add_argument(
+        "--format", default="wav", choices=("wav", "flac"), help="audio format of the files"
+    )
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("roundtrip", help="encode and decode one file")

@@ -152,24 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
     clap_args(p, required=True)
     p.add_argument("--out", type=Path, required=True, help="pairs file (.safetensors)")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("train", help="train the bridge prior on embedding pairs")
     p.add_argument("--pairs", type=Path, required=True, help="pairs file from `embed`")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
-    p.add_argument("--preset", default="paper", choices=("paper", "tiny"))
-    p.add_argument("--steps", type=int, default=100_000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup-steps", type=int, default=1000)
-    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument(
+        "--preset", default="paper", choices=("paper", "tiny"),
+        help="bridge size: paper (1024 wide, 8 blocks) or tiny (tests, smoke runs)",
+    )  # fmt: skip
+    p.add_argument("--steps", type=int, default=100_000, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=256, help="pairs per step")
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=int, default=1000, help="linear warm-up steps")
+    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the weights")
     p.add_argument("--p-drop-text", type=float, default=0.2, help="text dropout (for CFG)")
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -182,10 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1, help="samples per prompt")
     p.add_argument("--steps", type=int, default=32, help="Heun steps")
     p.add_argument("--cfg", type=float, default=1.0, help="text guidance (1: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     p.add_argument("--out", type=Path, required=True, help="output .npy")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=cmd_sample)
     return parser
 

@@ -278,11 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kd", help="kernel distance (unbiased polynomial MMD^2)")
     pair(p)
-    p.add_argument("--subsets", type=int, default=100)
-    p.add_argument("--subset-size", type=int, default=1000)
-    p.add_argument("--degree", type=int, default=3)
+    p.add_argument("--subsets", type=int, default=100, help="random subsets averaged")
+    p.add_argument("--subset-size", type=int, default=1000, help="embeddings per subset")
+    p.add_argument("--degree", type=int, default=3, help="degree of the polynomial kernel")
     p.add_argument("--gamma", type=float, default=None, help="default 1 / dim")
-    p.add_argument("--coef0", type=float, default=1.0)
+    p.add_argument("--coef0", type=float, default=1.0, help="constant of the polynomial kernel")
     common(p)
     p.set_defaults(func=cmd_kd)
 
@@ -296,13 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("background", type=Path, help="embeddings of matching pairs")
     p.add_argument("misaligned", type=Path, help="embeddings of mismatched pairs, or 'shuffle'")
     p.add_argument("candidates", type=Path, help="embeddings of the pairs to judge")
-    p.add_argument("--distance", choices=("fad", "kd"), default="fad")
+    p.add_argument(
+        "--distance", choices=("fad", "kd"), default="fad", help="distance between embedding sets"
+    )
     common(p)
     p.set_defaults(func=cmd_apa)
 
     p = sub.add_parser("clap-score", help="mean cosine similarity of paired embeddings")
-    p.add_argument("a", type=Path)
-    p.add_argument("b", type=Path)
+    p.add_argument("a", type=Path, help="embeddings .npy [N, D]")
+    p.add_argument("b", type=Path, help="embeddings .npy [N, D], row i paired with a's row i")
     common(p)
     p.set_defaults(func=cmd_clap_score)
 

@@ -11,9 +11,9 @@ and :mod:`.limits` are shared by them.
 The public API is importable from here; the heavy modules load on first use, so
 ``import openriff.pipeline`` (and ``openriff --help``) stays fast::
 
-    from openriff.pipeline import AccompanimentPipeline, default_bundle
+    from openriff.pipeline import AccompanimentPipeline
 
-    pipeline = AccompanimentPipeline.from_pretrained(default_bundle())
+    pipeline = AccompanimentPipeline.from_pretrained()  # the default model
     out = pipeline.generate("song.wav", seed=0)
 """
 

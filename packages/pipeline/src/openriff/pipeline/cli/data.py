@@ -214,7 +214,10 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="a music21 corpus collection, e.g. monteverdi (repeat; default: all multi-part "
         "ones but Bach)",
     )  # fmt: skip
-    p.add_argument("--split", default="all", choices=("all", "train", "validation"))
+    p.add_argument(
+        "--split", default="all", choices=("all", "train", "validation"),
+        help="music21 pieces of this split only (Bach is never exported)",
+    )  # fmt: skip
     p.add_argument("--validation", type=float, default=0.2, help="share of pieces held out")
     p.add_argument("--pieces", type=int, default=None, help="at most this many pieces")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the programs")
@@ -247,11 +250,11 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_layout_flags(p, "train")
     p.add_argument("--target", action="append", default=[], help="target instrument (repeat)")
     p.add_argument("--window-latents", type=int, default=120, help="window in 4096-sample frames")
-    p.add_argument("--hop-seconds", type=float, default=3.0)
+    p.add_argument("--hop-seconds", type=float, default=3.0, help="seconds between pair windows")
     p.add_argument("--songs", type=int, default=None, help="only the first N songs")
     p.add_argument("--seed", type=int, default=0, help="preparation's seed (the same pairs)")
     p.add_argument("--json", type=Path, default=None, help="also write the summary here")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     p.set_defaults(func=cmd_data_levels)
 
     p = sub.add_parser("prepare", help="encode multitrack songs into latent shards")
@@ -267,8 +270,11 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: no CLAP)")
     p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
     p.add_argument("--window-latents", type=int, default=120, help="window in latent frames")
-    p.add_argument("--hop-seconds", type=float, default=3.0)
-    p.add_argument("--reference-seconds", type=float, default=10.0)
+    p.add_argument("--hop-seconds", type=float, default=3.0, help="seconds between pair windows")
+    p.add_argument(
+        "--reference-seconds", type=float, default=10.0,
+        help="length of the CLAP reference excerpt of each pair's target",
+    )  # fmt: skip
     p.add_argument("--validation", type=float, default=0.1, help="share of songs held out")
     p.add_argument(
         "--target", action="append", default=[],
@@ -287,7 +293,7 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--level-augment-db", type=float, default=6.0,
         help="draw each pair's level within +/- this many dB of --context-lufs",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of the pairs")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)

@@ -101,7 +101,7 @@ def _common_flags(p: argparse.ArgumentParser, songs: int | None) -> None:
     p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
     p.add_argument("--json", type=Path, default=None, help="also write the full report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -126,7 +126,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.set_defaults(func=cmd_evaluate_dataset)
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
     p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")
-    p.add_argument("--bars", type=int, default=8)
+    p.add_argument("--bars", type=int, default=8, help="length of each song in bars")
     p.add_argument(
         "--style", choices=STYLES, default="wide",
         help="the generator's style (classic: the world the default model up to 0.4 knew)",

@@ -179,9 +179,9 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(func=cmd_vary)
 
     p = sub.add_parser("loop", help="a seamless loop of N bars at a tempo")
-    p.add_argument("--bars", type=int, default=4)
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--beats-per-bar", type=int, default=4)
+    p.add_argument("--bars", type=int, default=4, help="loop length in bars")
+    p.add_argument("--bpm", type=float, default=120.0, help="tempo, 20-400 beats per minute")
+    p.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar")
     p.add_argument(
         "--keep-pitch",
         action="store_true",
@@ -193,10 +193,14 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(func=cmd_loop)
 
     p = sub.add_parser("interpolate", help="stems between two prompts or references")
-    p.add_argument("--from-prompt", default=None)
-    p.add_argument("--from-reference", type=Path, default=None)
-    p.add_argument("--to-prompt", default=None)
-    p.add_argument("--to-reference", type=Path, default=None)
+    p.add_argument("--from-prompt", default=None, help="the first end, described in text")
+    p.add_argument(
+        "--from-reference", type=Path, default=None, help="the first end, given by a recording"
+    )
+    p.add_argument("--to-prompt", default=None, help="the last end, described in text")
+    p.add_argument(
+        "--to-reference", type=Path, default=None, help="the last end, given by a recording"
+    )
     p.add_argument("--points", type=int, default=5, help="stems from start to end (>= 2)")
     p.add_argument("--context", type=Path, default=None, help="the music to accompany")
     p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
@@ -212,6 +216,8 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--context", type=Path, default=None, help="music to start from")
     p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", default="wav", choices=("wav", "flac"))
+    p.add_argument(
+        "--format", default="wav", choices=("wav", "flac"), help="audio format of the files"
+    )
     add_run_flags(p, candidates=False)
     p.set_defaults(func=cmd_song)

@@ -32,11 +32,13 @@ def _train_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --config)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="examples per step (overrides --config)"
+    )
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (overrides --config)")
+    p.add_argument("--seed", type=int, default=None, help="training seed (overrides --config)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -113,7 +115,10 @@ def add_train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed)")
     p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: as prepared)")
     p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
-    p.add_argument("--preset", default="paper", choices=("paper", "tiny"))
+    p.add_argument(
+        "--preset", default="paper", choices=("paper", "tiny"),
+        help="bridge size: paper (1024 wide, 8 blocks) or tiny (tests, smoke runs)",
+    )  # fmt: skip
     p.add_argument("--bundle", type=Path, default=None, help="add the bridge to this bundle")
     _training_args(p)
     p.set_defaults(func=cmd_train_bridge)
@@ -128,6 +133,6 @@ def add_train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--install-default", action="store_true",
         help="write the bundle where openriff looks for its default model",
     )  # fmt: skip
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_recipe)

@@ -41,7 +41,7 @@ from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
 from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
-from openriff.pipeline.bundle import AccompanimentModel
+from openriff.pipeline.bundle import AccompanimentModel, default_bundle
 from openriff.pipeline.generation.conditions import Conditioner
 from openriff.pipeline.generation.options import (
     Generation,
@@ -129,7 +129,7 @@ class Engine(Conditioner):
     @classmethod
     def from_pretrained(
         cls: type[Self],
-        directory: str | os.PathLike[str],
+        directory: str | os.PathLike[str] | None = None,
         *,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -140,7 +140,8 @@ class Engine(Conditioner):
         """Load a bundle folder.
 
         Args:
-            directory: the bundle.
+            directory: the bundle (default: :func:`~openriff.pipeline.bundle.default_bundle`,
+                ``$OPENRIFF_BUNDLE`` else the shipped model).
             device: where to run.
             dtype: dtype of the denoiser's inputs.
             clap_checkpoint: the LAION-CLAP ``.pt`` to use instead of the one the bundle
@@ -149,6 +150,8 @@ class Engine(Conditioner):
                 for a bundle built on it (bundles reference it by path, never copy it).
             progress: show a progress bar while sampling.
         """
+        if directory is None:
+            directory = default_bundle()
         model = AccompanimentModel.load(directory, device=device, codec_override=codec_checkpoint)
         if clap_checkpoint is not None:
             model.clap_checkpoint = str(clap_checkpoint)
