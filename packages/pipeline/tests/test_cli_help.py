@@ -21,7 +21,7 @@ def undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
     return missing
 
 
-TOOLS = ["openriff.pipeline.cli", "openriff.cae.cli", "openriff.clap_bridge.cli", "openriff.metrics.cli"]
+TOOLS = [f"openriff.{name}.cli" for name in ("pipeline", "cae", "clap_bridge", "metrics")]
 
 
 @pytest.mark.parametrize("module", TOOLS)
