@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from openriff.pipeline.cli import main
 
@@ -112,8 +113,16 @@ def test_formats_and_candidates(bundle: Path, files: dict[str, Path], tmp_path: 
     base = ["generate", "--context", str(files["context"]), "--seed", "1", *fast(bundle)]
     assert main([*base, "--out", str(tmp_path / "s.flac"), "--bits", "16"]) == 0
     assert sf.info(tmp_path / "s.flac").subtype == "PCM_16"
-    assert main([*base, "--out", str(tmp_path / "f.wav"), "--bits", "float"]) == 0
+    threads = torch.get_num_threads()
+    try:  # --threads sets torch's CPU threads (a busy machine runs faster with fewer)
+        floats = ["--out", str(tmp_path / "f.wav"), "--bits", "float", "--threads", "1"]
+        assert main([*base, *floats]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert sf.info(tmp_path / "f.wav").subtype == "FLOAT"
+    assert main([*base, "--out", str(tmp_path / "t.wav"), "--threads", "0"]) == 2
+    assert not (tmp_path / "t.wav").exists()
     assert main([*base, "--out", str(tmp_path / "c.wav"), "--candidates", "2"]) == 0
     for name in ("c-1.wav", "c-2.wav"):
         assert sf.info(tmp_path / name).frames == round(1.2 * RATE)

@@ -66,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(given)
     args.argv = absolute_paths(parser, given)  # what sidecars record: runs from anywhere
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
         if getattr(args, "device", None) is not None:
             resolve_device(args.device)
         code: int = args.func(args)

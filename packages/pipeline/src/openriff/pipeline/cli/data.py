@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from openriff.pipeline.cli.sampling import add_device_flags
+
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
     """Write synthetic multitrack songs in the generic layout (``data synth``)."""
@@ -294,6 +296,6 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="draw each pair's level within +/- this many dB of --context-lufs",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the split and of the pairs")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)

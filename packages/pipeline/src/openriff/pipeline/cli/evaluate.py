@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openriff.pipeline.cli.data import STYLES, add_layout_flags, split_of
-from openriff.pipeline.cli.sampling import add_sampling_flags
+from openriff.pipeline.cli.sampling import add_device_flags, add_sampling_flags
 
 if TYPE_CHECKING:
     from openriff.pipeline.generation.pipeline import AccompanimentPipeline
@@ -101,7 +101,7 @@ def _common_flags(p: argparse.ArgumentParser, songs: int | None) -> None:
     p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
     p.add_argument("--json", type=Path, default=None, help="also write the full report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -33,7 +33,12 @@ from openriff.pipeline.cli.outputs import (
     run,
     write_outputs,
 )
-from openriff.pipeline.cli.sampling import add_model_flags, add_sampling_flags, sampling_options
+from openriff.pipeline.cli.sampling import (
+    add_device_flags,
+    add_model_flags,
+    add_sampling_flags,
+    sampling_options,
+)
 
 if TYPE_CHECKING:
     from openriff.pipeline.audio_io import AudioInput
@@ -61,7 +66,7 @@ def add_run_flags(p: argparse.ArgumentParser, *, candidates: bool = True) -> Non
     p.add_argument("--bits", default="24", choices=("16", "24", "float"), help="sample format")
     p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -81,3 +81,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         "--music2latent", type=Path, default=None,
         help="music2latent.pt on this machine, for bundles built on it (default: as bundled)",
     )  # fmt: skip
+
+
+def add_device_flags(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``: where a command runs, and on how many CPU threads."""
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's, one per core); on a shared or busy "
+        "machine give each process 1 or a few: oversubscribed cores run many times slower",
+    )  # fmt: skip

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from openriff.pipeline.cli.sampling import add_device_flags
+
 
 def _train_settings(args: argparse.Namespace) -> dict[str, object]:
     """TrainConfig fields from ``--config`` (a JSON object), overridden by the flags."""
@@ -38,7 +40,7 @@ def _training_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (overrides --config)")
     p.add_argument("--seed", type=int, default=None, help="training seed (overrides --config)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -133,6 +135,6 @@ def add_train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--install-default", action="store_true",
         help="write the bundle where openriff looks for its default model",
     )  # fmt: skip
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
+    add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_recipe)
