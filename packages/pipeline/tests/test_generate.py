@@ -84,6 +84,39 @@ def test_the_public_api_loads_the_default_model_without_arguments(
         api.AccompanimentPipeline.from_pretrained()
 
 
+def test_a_clap_embedding_given_as_such_or_drawn_unconditionally(
+    pipeline: AccompanimentPipeline, tmp_path: Path
+) -> None:
+    context = context_wave(0.6)
+    reference = context_wave(0.8) * 0.5
+    by_reference = pipeline.generate(context, reference=reference, steps=2, seed=0)
+    embedding = pipeline.embed_reference(reference).cpu().numpy()  # (1, E), unit norm
+    np.save(tmp_path / "e.npy", 3.0 * embedding[0])  # [E], not unit norm
+    given = pipeline.generate(context, clap_embedding=tmp_path / "e.npy", steps=2, seed=0)
+    np.testing.assert_allclose(given.audio, by_reference.audio, atol=1e-4)  # the same condition
+    assert given.settings["conditioning"] == "CLAP_E + context"
+    assert given.settings["clap_embedding"] == str(tmp_path / "e.npy")
+    drawn = pipeline.generate(context, clap_unconditional=True, steps=2, seed=0)
+    assert drawn.settings["conditioning"] == "CLAP_A* + context"
+    again = pipeline.generate(context, clap_unconditional=True, steps=2, seed=0)
+    assert np.array_equal(drawn.audio, again.audio)
+    assert not np.array_equal(drawn.audio, pipeline.generate(context, steps=2, seed=0).audio)
+    dim = embedding.shape[1]
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    for kwargs, message in [
+        (dict(clap_embedding=np.ones(dim + 1)), rf"must be {dim} numbers"),
+        (dict(clap_embedding=np.full(dim, np.nan)), "NaN"),
+        (dict(clap_embedding=np.zeros((1, dim))), "all zeros"),
+        (dict(clap_embedding=tmp_path / "bad.npy"), "not a .npy array"),
+        (dict(clap_embedding=embedding, prompt="bass"), "give one CLAP condition"),
+        (dict(clap_unconditional=True, clap_embedding=embedding), "give one CLAP condition"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            pipeline.generate(context, steps=2, **kwargs)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        pipeline.generate(context, clap_embedding=tmp_path / "none.npy", steps=2)
+
+
 def test_bad_input(pipeline: AccompanimentPipeline) -> None:
     context = context_wave(0.5)
     for kwargs, message in [

@@ -15,15 +15,18 @@ A subclass provides ``encode_spectrogram``, ``decode_spectrogram`` and
 Two decodings (the model config's ``decoding``, or ``decode(..., decoding=...)``):
 ``"consistency"`` runs the consistency model (the papers' decoder, DiT follow-up 3.3);
 ``"magnitude"`` takes the decoder's magnitude preview, the deterministic head that reads
-log magnitudes straight off the latents, and recovers phases by Griffin-Lim over the whole
-signal at once. A small model trained briefly learns the preview long before the
-consistency model learns to turn phases: its one-step decodings of bass notes all come out
-as the frame-rate buzz (94 Hz), while the preview already holds the pitch.
+log magnitudes straight off the latents, and recovers phases by Griffin-Lim, block by
+block with committed phases between blocks (:mod:`openriff.cae.streaming`). A small
+model trained briefly learns the preview long before the consistency model learns to turn
+phases: its one-step decodings of bass notes all come out as the frame-rate buzz (94 Hz),
+while the preview already holds the pitch. :meth:`SpectrogramCodec.decode_channels`
+decodes several sequences as one recording's channels (shared phases, or shared noise).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -34,16 +37,13 @@ from openriff.cae.evaluation import multiresolution_stft_distance
 from openriff.cae.spectral import (
     SpectrogramConfig,
     from_spectrogram,
-    griffin_lim,
     instantaneous_frequency,
     magnitude,
     to_spectrogram,
 )
+from openriff.cae.streaming import PREVIEW_FLOOR, Progress, decode_magnitudes, windows
 
 DECODINGS = ("consistency", "magnitude")
-
-# Floor added to compressed magnitudes before the log in the preview term (about -40 dB).
-PREVIEW_FLOOR = 0.01
 
 
 @runtime_checkable
@@ -98,6 +98,28 @@ class LatentCodec(Protocol):
         ...
 
 
+@runtime_checkable
+class ChannelDecoder(Protocol):
+    """A codec that decodes several latent sequences as the channels of one recording.
+
+    :class:`SpectrogramCodec` is one: shared phases or shared noise, so a mono codec's
+    pseudo-stereo channels stay coherent. Codecs without it decode each sequence alone.
+    """
+
+    def decode_channels(
+        self,
+        channels: Sequence[Tensor],
+        *,
+        steps: int = 1,
+        generator: torch.Generator | None = None,
+        length: int | None = None,
+        decoding: str | None = None,
+        on_block: Progress | None = None,
+    ) -> Tensor:
+        """``[B, D, T]`` each -> ``[B, n * C, length]``."""
+        ...
+
+
 def adapt_channels(wave: Tensor, channels: int) -> Tensor:
     """Match the model's channel count ``M``: downmix extra channels, copy mono.
 
@@ -133,15 +155,6 @@ def check_wave(wave: Tensor) -> None:
         raise TypeError(f"audio must be floating point, got {wave.dtype}")
     if not torch.isfinite(wave).all():
         raise ValueError("audio contains NaN or infinite samples")
-
-
-def windows(total: int, chunk: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Split ``[0, total)`` into ``(lo, hi, keep_lo, keep_hi)``: context and kept parts."""
-    out = []
-    for start in range(0, total, chunk):
-        stop = min(total, start + chunk)
-        out.append((max(0, start - overlap), min(total, stop + overlap), start, stop))
-    return out
 
 
 def fade_weights(lo: int, hi: int, keep_lo: int, keep_hi: int, total: int, hop: int) -> Tensor:
@@ -386,26 +399,64 @@ class SpectrogramCodec(nn.Module):
         Returns:
             audio ``[B, channels, length]``.
         """
-        if latents.ndim != 3 or latents.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"expected latents shaped [B, {self.latent_dim}, T], got {list(latents.shape)}"
-            )
-        if latents.shape[0] == 0 or latents.shape[2] == 0:
-            raise ValueError(f"latents are empty: shape {list(latents.shape)}")
-        if not torch.isfinite(latents).all():
-            raise ValueError("latents contain NaN or infinite values")
+        return self.decode_channels(
+            [latents], steps=steps, generator=generator, length=length, decoding=decoding
+        )
+
+    @torch.no_grad()
+    def decode_channels(
+        self,
+        channels: Sequence[Tensor],
+        *,
+        steps: int = 1,
+        generator: torch.Generator | None = None,
+        length: int | None = None,
+        decoding: str | None = None,
+        on_block: Progress | None = None,
+    ) -> Tensor:
+        """Latent sequences decoded as the channels of one recording ``[B, n * C, length]``.
+
+        For a mono codec's pseudo-stereo. The magnitude decoding gives every sequence the
+        same phases, recovered from their mean magnitudes, block by block with bounded
+        memory (:func:`~openriff.cae.streaming.decode_magnitudes`); the consistency
+        decoding gives each the same decoding noise. Equal sequences give equal channels.
+
+        Args:
+            channels: ``[B, latent_dim, T]`` each, all of one shape.
+            steps: as :meth:`decode`.
+            generator: as :meth:`decode`.
+            length: as :meth:`decode`.
+            decoding: as :meth:`decode`.
+            on_block: progress of the magnitude decoding, called with ``(done, total)``
+                blocks.
+        """
+        for latents in channels:
+            if latents.ndim != 3 or latents.shape[1] != self.latent_dim:
+                raise ValueError(
+                    f"expected latents shaped [B, {self.latent_dim}, T], got {list(latents.shape)}"
+                )
+            if latents.shape[0] == 0 or latents.shape[2] == 0:
+                raise ValueError(f"latents are empty: shape {list(latents.shape)}")
+            if not torch.isfinite(latents).all():
+                raise ValueError("latents contain NaN or infinite values")
+        if length is not None and length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
         decoding = self.decoding if decoding is None else _checked_decoding(decoding)
         param = self._param()
-        latents = latents.to(param.device, param.dtype)
+        channels = [z.to(param.device, param.dtype) for z in channels]
         if decoding == "magnitude":
-            out = self._decode_magnitudes(latents, generator)
+            out = decode_magnitudes(self, channels, generator, on_block=on_block)
         else:
-            out = self._decode_consistency(latents, steps, generator)
-        if length is not None:
-            if length < 0:
-                raise ValueError(f"length must be >= 0, got {length}")
-            out = nn.functional.pad(out, (0, max(0, length - out.shape[-1])))[..., :length]
-        return out
+            state = None if generator is None else generator.get_state()
+            parts = []
+            for latents in channels:
+                if generator is not None and state is not None:
+                    generator.set_state(state)  # the same decoding noise for each
+                parts.append(self._decode_consistency(latents, steps, generator))
+            out = torch.cat(parts, dim=1)
+        if length is not None and length > out.shape[-1]:
+            out = nn.functional.pad(out, (0, length - out.shape[-1]))
+        return out if length is None else out[..., :length]  # a view: no copy of a long stem
 
     def _decode_consistency(
         self, latents: Tensor, steps: int, generator: torch.Generator | None
@@ -422,38 +473,3 @@ class SpectrogramCodec(nn.Module):
             out[..., lo * hop : hi * hop] += wave * weight.to(wave)
             norm[lo * hop : hi * hop] += weight
         return out / norm.to(out)
-
-    def _decode_magnitudes(self, latents: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Previews of the windows' centres, then Griffin-Lim over the whole signal.
-
-        Phases recovered window by window would not line up across windows, and
-        cross-fading them would cancel; one pass over the joined magnitudes has no seam.
-        """
-        fpl = self.frames_per_latent
-        parts, offsets = [], []
-        for lo, hi, keep_lo, keep_hi in windows(
-            latents.shape[-1], self.chunk_latents, self.overlap_latents
-        ):
-            keep = slice((keep_lo - lo) * fpl, (keep_hi - lo) * fpl)
-            # (B, C, F, (hi - lo) * fpl) each
-            log_magnitudes, frequencies = self.previews(latents[..., lo:hi])
-            parts.append(log_magnitudes[..., keep])
-            if frequencies is not None:
-                offsets.append(frequencies[..., keep])
-        magnitudes = (torch.cat(parts, dim=-1).float().exp() - PREVIEW_FLOOR).clamp_min(0.0)
-        if offsets:
-            # The decoded frequencies set the partials' phase advance, and nothing moves
-            # them: Griffin-Lim iterations pull every partial back towards the frequency
-            # the magnitudes of its neighbouring bins imply, which a small decoder gets
-            # wrong by a fifth of a semitone (median, bass stems at n_fft 2048).
-            return griffin_lim(
-                magnitudes,
-                self.spectrogram,
-                generator=generator,
-                init="locked",
-                iterations=0,
-                frequencies=torch.cat(offsets, dim=-1),
-            )
-        # Phase-locked start: from random phases the bass's partials come back tens of
-        # cents off (29 cents median over C2-B3 at n_fft 2048), from these within a few.
-        return griffin_lim(magnitudes, self.spectrogram, generator=generator, init="locked")

@@ -259,6 +259,39 @@ def griffin_lim(
 ) -> Tensor:
     """A waveform whose representation has the given compressed magnitudes.
 
+    :func:`griffin_lim_phases`, then the inverse transform of the magnitudes with them.
+
+    Returns:
+        audio ``[B, C, T * hop]``.
+    """
+    phases = griffin_lim_phases(
+        magnitudes, config, iterations=iterations, momentum=momentum, generator=generator,
+        init=init, frequencies=frequencies,
+    )  # fmt: skip
+    return from_spectrogram(_channels(torch.polar(magnitudes.float(), phases)), config)
+
+
+def _channels(spec: Tensor) -> Tensor:  # complex (B, C, F, T) -> real (B, 2C, F, T)
+    return torch.stack((spec.real, spec.imag), dim=2).flatten(1, 2)
+
+
+def _complex(spec: Tensor) -> Tensor:  # real (B, 2C, F, T) -> complex (B, C, F, T)
+    return torch.complex(spec[:, 0::2], spec[:, 1::2])
+
+
+def griffin_lim_phases(
+    magnitudes: Tensor,
+    config: SpectrogramConfig,
+    *,
+    iterations: int = 64,
+    momentum: float = 0.99,
+    generator: torch.Generator | None = None,
+    init: str = "random",
+    frequencies: Tensor | None = None,
+    fixed: Tensor | None = None,
+) -> Tensor:
+    """Phases ``[B, C, F, T]`` that make the given compressed magnitudes a real signal's.
+
     Fast Griffin-Lim (Perraudin et al. 2013): start from random phases, then alternate
     between keeping the wanted magnitudes and projecting onto the spectrograms of real
     signals (inverse then forward transform), extrapolating each projection by
@@ -268,17 +301,16 @@ def griffin_lim(
     Args:
         magnitudes: ``[B, C, F, T]`` compressed magnitudes (``beta * |X|**alpha``), >= 0.
         config: STFT parameters.
-        iterations: projections; 0 returns the starting phases' signal.
+        iterations: projections; 0 returns the starting phases.
         momentum: extrapolation of each projection (0 is plain Griffin-Lim).
-        generator: randomness of the starting phases; same seed, same audio.
+        generator: randomness of the starting phases; same seed, same phases.
         init: ``"random"`` (uniform phases, the classic start) or ``"locked"`` (start
             from :func:`locked_phases`: partials keep their frequency; what the codecs'
             magnitude decoding uses).
         frequencies: ``[B, C, F, T]`` bin offsets of the partials for the ``"locked"``
             start (:func:`locked_phases`); None reads them off the magnitudes.
-
-    Returns:
-        audio ``[B, C, T * hop]``.
+        fixed: ``[B, C, F, K]`` phases of the first ``K`` frames, kept through every
+            iteration (a block continuing an earlier one: RTISI-style committed frames).
     """
     if magnitudes.ndim != 4 or magnitudes.shape[2] != config.bins:
         raise ValueError(
@@ -287,13 +319,6 @@ def griffin_lim(
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     magnitudes = magnitudes.float()
-
-    def channels(spec: Tensor) -> Tensor:  # complex (B, C, F, T) -> real (B, 2C, F, T)
-        return torch.stack((spec.real, spec.imag), dim=2).flatten(1, 2)
-
-    def complex_of(spec: Tensor) -> Tensor:  # real (B, 2C, F, T) -> complex (B, C, F, T)
-        return torch.complex(spec[:, 0::2], spec[:, 1::2])
-
     if init == "locked":
         angle = locked_phases(magnitudes, config, generator, frequencies)
     elif init == "random":
@@ -303,11 +328,16 @@ def griffin_lim(
         )  # fmt: skip
     else:
         raise ValueError(f"init must be 'locked' or 'random', got {init!r}")
+    keep = 0 if fixed is None else fixed.shape[-1]
+    if fixed is not None:
+        angle[..., :keep] = fixed.to(angle)
     spec = torch.polar(magnitudes, angle)
     previous: Tensor | None = None
     for _ in range(iterations):
-        projected = complex_of(to_spectrogram(from_spectrogram(channels(spec), config), config))
+        projected = _complex(to_spectrogram(from_spectrogram(_channels(spec), config), config))
         step = projected if previous is None else projected + momentum * (projected - previous)
         previous = projected
         spec = magnitudes * step / step.abs().clamp_min(1e-12)
-    return from_spectrogram(channels(spec), config)
+        if fixed is not None:
+            spec[..., :keep] = torch.polar(magnitudes[..., :keep], fixed.to(magnitudes))
+    return torch.angle(spec) if iterations else angle

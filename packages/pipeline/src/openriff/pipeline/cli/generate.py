@@ -75,7 +75,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.mix is not None and args.context is None:
         raise ValueError("--mix needs a --context to mix the stem with")
     return run(args, args.num_candidates, lambda pipeline: pipeline.generate(
-        args.context, args.prompt, args.reference, duration=args.duration, **sampling_options(args),
+        args.context, args.prompt, args.reference, duration=args.duration,
+        clap_embedding=args.clap_embedding, clap_unconditional=args.clap_unconditional,
+        **sampling_options(args),
     ), seconds=args.duration)  # fmt: skip
 
 
@@ -162,6 +164,15 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p = sub.add_parser("generate", help="generate a stem that fits a context")
     _conditioning_args(p, "the music to accompany (.wav/.flac/...)")
     p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    p.add_argument(
+        "--clap-embedding", type=Path, default=None,
+        help="a CLAP embedding .npy ([512] or [1, 512]) to condition on as such (CLAP_E)",
+    )  # fmt: skip
+    p.add_argument(
+        "--clap-unconditional", action="store_true",
+        help="condition on an audio embedding the bridge prior draws without a prompt "
+        "(CLAP_A*; bundles with a bridge)",
+    )  # fmt: skip
     _output_args(p)
     add_run_flags(p)
     p.set_defaults(func=cmd_generate)

@@ -3,23 +3,33 @@
 :class:`Conditioner` turns a bundle's inputs into the denoiser's conditions (Diff-A-Riff
 4.3.1): a context recording into context latents (with its chromagram appended for
 bundles prepared with ``context_chroma``), a reference recording into CLAP_A, a prompt
-into CLAP_T (through the bundle's bridge prior when it has one), and a style reference
-into the latents whose time-mean style grounding pulls towards (bass paper 3.3).
+into CLAP_T (through the bundle's bridge prior when it has one), a given embedding
+(``.npy`` or array) into a unit-norm CLAP embedding, the bridge's unconditional draw into
+CLAP_A* (DiT follow-up 5), and a style reference into the latents whose time-mean style
+grounding pulls towards (bass paper 3.3).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
+from openriff.latent_diffusion.backbones import backbone_config
 from openriff.latent_diffusion.controls import plan_windows
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder
 from openriff.pipeline.levels import Levels, db_to_gain, gain_to
+
+EmbeddingInput = str | os.PathLike[str] | NDArray[np.float32] | NDArray[np.float64] | Tensor
+"""A CLAP embedding given as such: a ``.npy`` file, or an array ``[E]`` / ``[1, E]``."""
 
 
 class Conditioner:
@@ -163,6 +173,57 @@ class Conditioner:
             )
             self._clap = encoder
         return self._clap
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width ``E`` of the CLAP embeddings the denoiser takes (0: none)."""
+        config = self.model.config
+        backbone = backbone_config(config.backbone, config.preset, **dict(config.overrides))
+        return int(backbone.embedding_dim)
+
+    def given_embedding(self, embedding: EmbeddingInput) -> Tensor:
+        """A CLAP embedding given as such, unit-norm like CLAP's own, as ``[1, E]``.
+
+        Args:
+            embedding: a ``.npy`` path, or an array ``[E]`` or ``[1, E]``.
+        """
+        self._check_embeddings()
+        if isinstance(embedding, (str, os.PathLike)):
+            path = Path(embedding)
+            if not path.is_file():
+                raise FileNotFoundError(f"CLAP embedding {path}: no such file")
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise ValueError(f"CLAP embedding {path}: not a .npy array ({error})") from None
+        elif isinstance(embedding, Tensor):
+            array = embedding.detach().float().cpu().numpy()
+        else:
+            array = np.asarray(embedding)
+        dim = self.embedding_dim
+        if array.dtype.kind not in "fiu" or array.shape not in ((dim,), (1, dim)):
+            raise ValueError(
+                f"a CLAP embedding must be {dim} numbers ([{dim}] or [1, {dim}]), got "
+                f"{array.dtype} {list(array.shape)}"
+            )
+        values = array.astype(np.float64).reshape(1, dim)
+        if not np.isfinite(values).all():
+            raise ValueError("the CLAP embedding contains NaN or infinite values")
+        norm = float(np.linalg.norm(values))
+        if norm == 0.0:
+            raise ValueError("the CLAP embedding is all zeros")
+        return torch.from_numpy((values / norm).astype(np.float32)).to(self.device)
+
+    def unconditional_embedding(self, generator: torch.Generator | None = None) -> Tensor:
+        """CLAP_A*: an audio embedding ``[1, E]`` the bridge prior draws without a prompt."""
+        self._check_embeddings()
+        if self.model.bridge is None:
+            raise ValueError(
+                "an unconditional CLAP embedding (CLAP_A*) is drawn by the bridge prior, and "
+                "this bundle has none (`openriff train bridge --bundle` adds one)"
+            )
+        sample: Tensor = self.model.bridge.sample_unconditional(1, generator=generator)
+        return sample.to(self.device)
 
     def _check_embeddings(self) -> None:
         if dict(self.model.config.overrides).get("embedding_dim", 1) == 0:

@@ -29,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from openriff.cae.codec import ChannelDecoder
 from openriff.latent_diffusion.conditioning import Conditioning
 from openriff.latent_diffusion.controls import (
     LoopDenoiser,
@@ -42,7 +43,7 @@ from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
 from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel, default_bundle
-from openriff.pipeline.generation.conditions import Conditioner
+from openriff.pipeline.generation.conditions import Conditioner, EmbeddingInput
 from openriff.pipeline.generation.options import (
     Generation,
     Sampling,
@@ -233,9 +234,28 @@ class Engine(Conditioner):
         return None, None, seconds_to_samples(duration, "duration")
 
     def embedding(
-        self, call: Call, prompt: str | None, reference: AudioInput | None
+        self,
+        call: Call,
+        prompt: str | None,
+        reference: AudioInput | None,
+        given: EmbeddingInput | None = None,
+        unconditional: bool = False,
     ) -> Tensor | None:
-        """The CLAP embedding ``[1, E]`` of a reference (preferred) or a prompt, or None."""
+        """The CLAP embedding ``[1, E]``, or None.
+
+        A ``given`` embedding, or the bridge's ``unconditional`` draw (CLAP_A*), stand
+        alone; otherwise a reference's (preferred) or a prompt's.
+        """
+        if given is not None or unconditional:
+            text_or_audio = prompt is not None or reference is not None
+            if sum((given is not None, unconditional, text_or_audio)) > 1:
+                raise ValueError(
+                    "give one CLAP condition: a prompt or reference, an embedding, or the "
+                    "unconditional draw"
+                )
+            if given is not None:
+                return self.given_embedding(given)
+            return self.unconditional_embedding(call.bridge)
         if reference is not None:
             return self.embed_reference(reference, call.sample_rate)
         if prompt is not None:
@@ -339,16 +359,40 @@ class Engine(Conditioner):
         return Sampled(call, channels, denoiser, sigmas)
 
     def decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
-        """Latents per channel -> audio ``[B, C, length]``.
+        """Latents per channel -> audio ``[B, C, length]``, the channels coherent.
+
+        A codec with ``decode_channels`` (the CAEs) decodes them together: one phase for
+        all, block by block, with a progress bar over the blocks of a long stem.
 
         The decoding noise comes from its own generator seeded with ``seed``, so it does
         not depend on how the latents were sampled: equal latents decode to equal audio
         (an inpainted stem outside its region matches the stem's codec round trip decoded
         with the same seed).
         """
-        codec = self.model.codec
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        audio = [codec.decode(z.float(), generator=generator, length=length) for z in channels]
+        codec, latents = self.model.codec, [z.float() for z in channels]
+        if isinstance(codec, ChannelDecoder):  # coherent channels, bounded memory
+            bar: Any = None
+
+            def advance(done: int, total: int) -> None:
+                nonlocal bar
+                if bar is None and self.progress and total > 1:
+                    bar = _progress(total, "block")
+                if bar is not None:
+                    bar.update(1)
+
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+            try:
+                return codec.decode_channels(
+                    latents, generator=generator, length=length, on_block=advance
+                )
+            finally:
+                if bar is not None:
+                    bar.close()
+        # Another codec: each channel alone, with the same decoding noise.
+        audio = [
+            codec.decode(z, generator=torch.Generator(self.device).manual_seed(seed), length=length)
+            for z in latents
+        ]
         return torch.cat(audio, dim=1)
 
     def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
@@ -415,10 +459,10 @@ class Engine(Conditioner):
         return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context)
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, unit: str = "step") -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="step", leave=False)
+    return tqdm(total=total, unit=unit, leave=False)
 
 
 def _numpy(audio: Tensor) -> NDArray[np.float32]:

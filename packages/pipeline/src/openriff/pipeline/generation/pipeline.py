@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
+from openriff.pipeline.generation.conditions import EmbeddingInput
 from openriff.pipeline.generation.engine import Engine, describe
 from openriff.pipeline.generation.loops import loop
 from openriff.pipeline.generation.options import Generation
@@ -63,6 +64,8 @@ class AccompanimentPipeline(Engine):
         reference: AudioInput | None = None,
         *,
         duration: float | None = None,
+        clap_embedding: EmbeddingInput | None = None,
+        clap_unconditional: bool = False,
         sample_rate: int = SAMPLE_RATE,
         **options: Any,
     ) -> Generation:
@@ -74,6 +77,11 @@ class AccompanimentPipeline(Engine):
             reference: a recording (path or array) for the CLAP condition (CLAP_A);
                 takes precedence over ``prompt``.
             duration: seconds to generate when there is no context.
+            clap_embedding: a CLAP embedding to condition on as such (``.npy`` path or
+                array ``[E]``/``[1, E]``, made unit-norm; CLAP_E), instead of a prompt or a
+                reference.
+            clap_unconditional: condition on an audio embedding the bridge prior draws
+                without a prompt (CLAP_A*, DiT follow-up 5).
             sample_rate: rate of array inputs.
             **options: :class:`~openriff.pipeline.generation.options.Sampling` options.
 
@@ -83,12 +91,14 @@ class AccompanimentPipeline(Engine):
         call = self.begin(options, sample_rate)
         latents, heard, length = self.context_and_length(context, duration, sample_rate)
         check_request(length, call.options.num_candidates, "generate")
-        embedding = self.embedding(call, prompt, reference)
+        embedding = self.embedding(call, prompt, reference, clap_embedding, clap_unconditional)
+        clap = _clap_name(reference, prompt, clap_embedding, clap_unconditional)
         sampled = self.sample(call, self.frames(length), latents, embedding)
         audio = self.decode(sampled.channels, length, call.seed)
-        conditioning = _setting(latents is not None, embedding is not None, reference, prompt)
+        conditioning = _setting(latents is not None, embedding is not None, clap)
         return self.result(
             sampled, audio, heard, "generate", prompt=prompt, reference=describe(reference),
+            clap_embedding=describe(clap_embedding), clap_unconditional=clap_unconditional,
             context=describe(context), duration=length / SAMPLE_RATE, conditioning=conditioning,
         )  # fmt: skip
 
@@ -206,9 +216,17 @@ class AccompanimentPipeline(Engine):
         )  # fmt: skip
 
 
-def _setting(has_context: bool, has_embedding: bool, reference: object, prompt: object) -> str:
+def _clap_name(reference: object, prompt: object, given: object, unconditional: bool) -> str:
+    """The papers' name of a CLAP condition (CLAP_E: an embedding given as such)."""
+    if given is not None:
+        return "CLAP_E"
+    if unconditional:
+        return "CLAP_A*"
+    return "CLAP_A" if reference is not None else "CLAP_T" if prompt is not None else "CLAP"
+
+
+def _setting(has_context: bool, has_embedding: bool, clap: str) -> str:
     """The paper's name of the conditioning setting (Diff-A-Riff 4.3.1)."""
-    clap = "CLAP_A" if reference is not None else "CLAP_T" if prompt is not None else None
     if has_context and has_embedding:
         return f"{clap} + context"
     if has_context:
