@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import prepare_args, synth_songs, torchrun
@@ -74,6 +75,35 @@ def test_prepare_then_train_ldm(tmp_path: Path, capsys: pytest.CaptureFixture[st
         == 2
     )
     assert "unknown training settings ['stepz']" in capsys.readouterr().err
+
+
+def test_tiny_consistency_and_v_models_from_the_command_line(tmp_path: Path) -> None:
+    from openriff.pipeline.cli.train import MODEL_PRESET_NAMES
+    from openriff.pipeline.generation.pipeline import AccompanimentPipeline
+    from openriff.pipeline.train.models import MODEL_PRESETS
+
+    assert tuple(MODEL_PRESETS) == MODEL_PRESET_NAMES
+    songs, prepared = tmp_path / "songs", tmp_path / "prepared"
+    synth_songs(songs, 2)
+    assert main(prepare_args(songs, prepared)) == 0
+    quick = ["--steps", "2", "--batch-size", "2", "--quiet"]
+    for name, args, objective in [
+        ("c", ["--preset", "tiny-consistency-dit"], "consistency"),
+        ("v", ["--preset", "tiny-unet", "--objective", "v"], "v"),
+    ]:
+        run = tmp_path / name
+        train = ["train", "ldm", "--data", str(prepared), "--out", str(run)]
+        assert main([*train, *args, *quick]) == 0
+        assert load_config(run / "final").objective == objective
+        pipeline = AccompanimentPipeline.from_pretrained(run / "bundle")
+        out = pipeline.generate(duration=0.5, seed=0, stereo_width=0.0)
+        assert np.isfinite(out.audio).all()
+        # A consistency model samples with the consistency sampler, 5 steps (DiT paper 4.2).
+        expected = ("consistency", 5) if objective == "consistency" else ("heun", 30)
+        assert (out.settings["sampler"], out.settings["steps"]) == expected
+    bad = ["train", "ldm", "--data", str(prepared), "--out", str(tmp_path / "x"), "--objective"]
+    with pytest.raises(SystemExit):
+        main([*bad, "flow"])
 
 
 def test_bundle_errors(tmp_path: Path) -> None:

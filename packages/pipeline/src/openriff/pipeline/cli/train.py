@@ -17,6 +17,12 @@ from pathlib import Path
 
 from openriff.pipeline.cli.sampling import add_device_flags
 
+# train.models.MODEL_PRESETS's names (without importing the training code at start-up).
+MODEL_PRESET_NAMES = (
+    "diffariff-unet", "dit", "consistency-dit", "small-unet", "tiny-unet", "tiny-dit",
+    "tiny-consistency-dit", "tiny-v-unet",
+)  # fmt: skip
+
 
 def _train_settings(args: argparse.Namespace) -> dict[str, object]:
     """TrainConfig fields from ``--config`` (a JSON object), overridden by the flags."""
@@ -52,7 +58,8 @@ def cmd_train_ldm(args: argparse.Namespace) -> int:
 
     settings = _train_settings(args)
     final = train_ldm(
-        args.data, args.out, preset=args.preset, settings=settings, device=args.device,
+        args.data, args.out, preset=args.preset, objective=args.objective, settings=settings,
+        device=args.device,
         show_progress=not args.quiet,
     )  # fmt: skip
     if int(os.environ.get("RANK", "0")) == 0:
@@ -105,10 +112,14 @@ def add_train_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--data", type=Path, required=True, help="prepared folder")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumed)")
     p.add_argument(
-        "--preset",
-        default="tiny-unet",
-        help="diffariff-unet, dit, consistency-dit, small-unet, tiny-unet, tiny-dit",
-    )
+        "--preset", default="tiny-unet", choices=MODEL_PRESET_NAMES,
+        help="backbone, size and objective (default: tiny-unet)",
+    )  # fmt: skip
+    p.add_argument(
+        "--objective", default=None, choices=("edm", "consistency", "v"),
+        help="training objective instead of the preset's: EDM, consistency training or "
+        "v-prediction on the cosine schedule",
+    )  # fmt: skip
     _training_args(p)
     p.set_defaults(func=cmd_train_ldm)
 

@@ -113,13 +113,15 @@ class Engine(Conditioner):
         self.dtype = dtype
         self.progress = progress
         self.root = root
+        self.objective = OBJECTIVES[model.config.objective]
+        # The objective's defaults (a consistency model: 5 consistency steps) under the
+        # bundle's own recommendations.
+        self.recommended = {**dict(self.objective.sampling), **model.sampling}
         try:  # the bundle's recommendations are checked now, not at the first generation
-            recommended = Sampling(**model.sampling)
+            recommended = Sampling(**self.recommended)
         except ValueError as error:
             raise ValueError(f"the bundle's recommended sampling is invalid: {error}") from error
-        self.objective = OBJECTIVES[model.config.objective]
-        if "sampler" in model.sampling:
-            self._check_sampler(recommended.sampler, "the bundle recommends")
+        self._check_sampler(recommended.sampler, "the bundle recommends")
         declared = model.info.get("min_steps", 1)
         if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
             raise ValueError(
@@ -201,7 +203,7 @@ class Engine(Conditioner):
         Each purpose has its own generator, so a seed gives the same sampling noise in
         every mode, with or without a bridge draw before it (decoding has its own too).
         """
-        opts = resolve(options, self.model.sampling)
+        opts = resolve(options, self.recommended)
         self._check_sampler(opts.sampler, "asked for")
         if opts.steps < self.min_steps:
             warnings.warn(

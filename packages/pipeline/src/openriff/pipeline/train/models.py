@@ -21,6 +21,7 @@ import numpy as np
 
 from openriff.latent_diffusion.checkpoint import ModelConfig
 from openriff.latent_diffusion.config import from_dict
+from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.train import TrainConfig, train
 from openriff.pipeline.bundle import add_bridge, write_bundle
 from openriff.pipeline.contracts import ClapEmbedder
@@ -38,14 +39,26 @@ MODEL_PRESETS: dict[str, tuple[str, str, str]] = {
     "small-unet": ("unet1d", "small", "edm"),
     "tiny-unet": ("unet1d", "tiny", "edm"),
     "tiny-dit": ("dit", "tiny", "edm"),
+    # The other objectives at test size, to try their paths without writing Python.
+    "tiny-consistency-dit": ("dit", "tiny", "consistency"),
+    "tiny-v-unet": ("unet1d", "tiny", "v"),
 }
 
 
-def model_config(preset: str, data: ShardDataset) -> ModelConfig:
-    """The :class:`ModelConfig` of a named preset, sized to the prepared data."""
+def model_config(preset: str, data: ShardDataset, objective: str | None = None) -> ModelConfig:
+    """The :class:`ModelConfig` of a named preset, sized to the prepared data.
+
+    Args:
+        preset: a key of :data:`MODEL_PRESETS`.
+        data: the prepared training shards.
+        objective: a key of :data:`~openriff.latent_diffusion.objectives.OBJECTIVES`
+            instead of the preset's.
+    """
     if preset not in MODEL_PRESETS:
         raise ValueError(f"unknown model preset {preset!r}; known: {sorted(MODEL_PRESETS)}")
-    backbone, backbone_preset, objective = MODEL_PRESETS[preset]
+    if objective is not None and objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; known: {sorted(OBJECTIVES)}")
+    backbone, backbone_preset, preset_objective = MODEL_PRESETS[preset]
     overrides = {
         "channels": int(data.target.shape[1]),
         "context_channels": int(data.context.shape[1]),
@@ -55,7 +68,7 @@ def model_config(preset: str, data: ShardDataset) -> ModelConfig:
         backbone=backbone,
         preset=backbone_preset,
         overrides=tuple(sorted(overrides.items())),
-        objective=objective,
+        objective=objective or preset_objective,
     )
 
 
@@ -64,6 +77,7 @@ def train_ldm(
     out: str | os.PathLike[str],
     *,
     preset: str = "tiny-unet",
+    objective: str | None = None,
     settings: dict[str, Any] | None = None,
     device: str = "cpu",
     show_progress: bool = True,
@@ -74,6 +88,7 @@ def train_ldm(
         prepared: output folder of :func:`openriff.pipeline.data.prepare.prepare`.
         out: run folder (resumed when it holds the same settings).
         preset: a key of :data:`MODEL_PRESETS`.
+        objective: ``edm``, ``consistency`` or ``v`` instead of the preset's.
         settings: :class:`~openriff.latent_diffusion.train.TrainConfig` fields (``steps``,
             ``batch_size``, ``lr``, ...).
         device: ``cpu`` or ``cuda``.
@@ -88,7 +103,8 @@ def train_ldm(
     if unknown:
         raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
     try:  # typed like a stored train.json: "fast" for a number is refused by name
-        config = from_dict(TrainConfig, {**(settings or {}), "model": model_config(preset, data)})
+        model = model_config(preset, data, objective)
+        config = from_dict(TrainConfig, {**(settings or {}), "model": model})
     except ValueError as error:
         raise ValueError(f"training settings: {error}") from None
     final = train(config, data, out, device=device, show_progress=show_progress)
