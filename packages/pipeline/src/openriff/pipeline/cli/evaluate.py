@@ -49,6 +49,29 @@ def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
     return 0
 
 
+def cmd_evaluate_lengths(args: argparse.Namespace) -> int:
+    """How long the bundle may run in one pass (``evaluate lengths``); ``--record`` it."""
+    from dataclasses import asdict
+
+    from openriff.pipeline.evaluation.lengths import length_ratios, record_one_pass
+
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"--data {args.data} is not a folder")
+    multiples = [int(m) for m in args.multiples.split(",") if m.strip()]
+    pipeline = _pipeline(args)
+    report = length_ratios(
+        pipeline, args.data, layout=args.layout, split=split_of(args), target=args.target,
+        multiples=multiples, tolerance=args.tolerance, seed=args.seed,
+    )  # fmt: skip
+    code = _finish(args, asdict(report), report.summary())
+    if args.record:
+        if pipeline.root is None:
+            raise ValueError("--record needs a bundle folder")
+        record_one_pass(pipeline.root, report)
+        print(f"recorded one_pass_frames = {report.longest} in {pipeline.root / 'bundle.json'}")
+    return code
+
+
 def cmd_evaluate_synthetic(args: argparse.Namespace) -> int:
     """Score a bundle's accompaniments of held-out synthetic songs (``evaluate synthetic``)."""
     from openriff.pipeline.evaluation.synthetic import (
@@ -124,6 +147,30 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )  # fmt: skip
     _common_flags(p, songs=None)
     p.set_defaults(func=cmd_evaluate_dataset)
+    p = evaluate.add_parser(
+        "lengths", help="held-out loss against the length of one pass (how far a model may run)"
+    )
+    p.add_argument("--data", type=Path, required=True, help="songs longer than the multiples")
+    add_layout_flags(p, "test")
+    p.add_argument(
+        "--multiples", default="1,2,4,8",
+        help="lengths to measure, in training windows, comma-separated (default: 1,2,4,8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tolerance", type=float, default=0.05,
+        help="the loss increase counted as none (default: 0.05, i.e. +5%%)",
+    )  # fmt: skip
+    p.add_argument(
+        "--record", action="store_true",
+        help="write the longest one-pass length into the bundle's one_pass_frames",
+    )  # fmt: skip
+    p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
+    p.add_argument("--target", default="bass", help="stem whose latents are denoised")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--json", type=Path, default=None, help="also write the report here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
+    add_device_flags(p)
+    p.set_defaults(func=cmd_evaluate_lengths)
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
     p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")
     p.add_argument("--bars", type=int, default=8, help="length of each song in bars")

@@ -47,6 +47,7 @@ class Conditioner:
         prepared = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
         window = float(prepared.get("pairs", {}).get("window", 120 * model.codec.hop_length))
         training = max(1, round(window / model.codec.hop_length))  # latent frames
+        self.training_window = training  # latent frames of the training windows
         self.window = training  # the longest pass
         # A backbone that extrapolates in length (the U-Net's dynamic position bias, a
         # rotary DiT) may be declared to sample up to this many frames in one pass: no
