@@ -189,6 +189,35 @@ def test_an_opus_is_skipped_whole_and_temporary_files_are_not_pieces(tmp_path: P
     assert midi_files(tmp_path / "midi") == [piece]
 
 
+def test_a_resumed_corpus_export_does_not_parse_skipped_pieces_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openriff.pipeline.data import corpus
+
+    out = tmp_path / "midi"
+    first = corpus.export_corpus(out, ["josquin"], pieces=1)  # all 8 pieces are opuses
+    skipped = [line.split(":")[0] for line in first.skipped]
+    assert "josquin/4vPerIlludAveProlatum" in skipped
+    assert first.written == []
+    known = json.loads((out / corpus.SKIPPED).read_text())
+    assert sorted(known) == sorted(skipped)
+    assert all("an opus of" in reason for reason in known.values())
+
+    def parse_again(*args: object) -> Path:
+        raise AssertionError("a skipped piece was parsed again")
+
+    monkeypatch.setattr(corpus, "export_piece", parse_again)
+    again = corpus.export_corpus(out, ["josquin"], pieces=1)
+    assert all(line.endswith("(skipped before)") for line in again.skipped)
+    assert len(again.skipped) == len(first.skipped)
+    assert again.written == again.kept == []
+    (out / corpus.SKIPPED).write_text("[not, json")  # a damaged list is started afresh
+    monkeypatch.undo()
+    third = corpus.export_corpus(out, ["josquin"], pieces=1)
+    assert third.skipped == first.skipped
+    assert json.loads((out / corpus.SKIPPED).read_text()) == known
+
+
 def test_a_cut_that_leaves_a_zero_length_note_still_renders(tmp_path: Path) -> None:
     """Cutting at --max-seconds can leave a note a few microseconds long as the file's last
     event; on a sustained instrument FluidSynth's file renderer then never ends."""

@@ -19,6 +19,7 @@ music21 is the optional extra ``openriff-pipeline[corpus]``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ UPPER_PROGRAMS = (0, 19, 48, 73, 68, 71, 24, 61)
 # The bass line's median pitch is moved by octaves into [BASS_LOW, BASS_LOW + 12).
 BASS_LOW = 36
 SPLITS = ("train", "validation", "all")
+SKIPPED = "skipped.json"  # in the export folder: pieces skipped, with the reason
 
 
 @dataclass
@@ -166,7 +168,10 @@ def export_corpus(
     """Export ``collections``' pieces in ``split`` as arranged MIDI files under ``out``.
 
     Files already there are kept (an interrupted export resumes); pieces music21 cannot
-    parse or with fewer than two parts are reported and skipped.
+    parse or with fewer than two parts are reported and skipped. The skipped pieces and
+    their reasons are kept in ``out/skipped.json``, so that a resumed export reports them
+    again without parsing them again (large scores take seconds each); delete that file
+    to try them anew.
     """
     from openriff.latent_diffusion.files import writer_lock
 
@@ -174,16 +179,39 @@ def export_corpus(
     report = CorpusReport()
     chosen = corpus_pieces(collections, split=split, validation=validation, seed=seed)
     with writer_lock(root):
-        for path in chosen:
-            if pieces is not None and len(report.written) + len(report.kept) >= pieces:
-                break
-            name = piece_name(path)
-            target = root / f"{name}.mid"
-            if target.is_file():
-                report.kept.append(target)
-                continue
-            try:
-                report.written.append(export_piece(path, target, seed))
-            except Exception as error:  # music21 raises many kinds on scores it cannot read
-                report.skipped.append(f"{name}: {type(error).__name__}: {error}")
+        known = _skipped_before(root / SKIPPED)
+        try:
+            for path in chosen:
+                if pieces is not None and len(report.written) + len(report.kept) >= pieces:
+                    break
+                name = piece_name(path)
+                target = root / f"{name}.mid"
+                if target.is_file():
+                    report.kept.append(target)
+                    continue
+                if name in known:
+                    report.skipped.append(f"{name}: {known[name]} (skipped before)")
+                    continue
+                try:
+                    report.written.append(export_piece(path, target, seed))
+                except Exception as error:  # music21 raises many kinds on scores it cannot read
+                    known[name] = f"{type(error).__name__}: {error}"
+                    report.skipped.append(f"{name}: {known[name]}")
+        finally:  # an interrupted export keeps what it learnt
+            if known:
+                from openriff.latent_diffusion.files import write_atomic
+
+                text = json.dumps(dict(sorted(known.items())), indent=1) + "\n"
+                write_atomic(root / SKIPPED, lambda tmp: Path(tmp).write_text(text))
     return report
+
+
+def _skipped_before(path: Path) -> dict[str, str]:
+    """The pieces an earlier export skipped, by name; a damaged list is started afresh."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(known, dict):
+        return {}
+    return {k: v for k, v in known.items() if isinstance(k, str) and isinstance(v, str)}
