@@ -72,6 +72,23 @@ def test_any_length_and_zero_initial_output(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["unet1d", "dit"])
+def test_a_bf16_backbone_runs_and_agrees_with_fp32(name: str) -> None:
+    # The U-Net's position-bias MLP took float32 distances into bf16 weights and crashed.
+    torch.manual_seed(0)
+    model = randomize_outputs(create_backbone(name, "tiny"), 2).eval()
+    x, c_noise, cond = inputs(model.config, 2, 21)
+    with torch.no_grad():
+        full = model(x, c_noise, cond)
+        half = model.to(torch.bfloat16)(
+            x.bfloat16(), c_noise.bfloat16(),
+            Conditioning(context=cond.context.bfloat16(), embedding=cond.embedding.bfloat16()),
+        )  # fmt: skip
+    assert half.dtype == torch.bfloat16
+    error = (half.float() - full).norm() / full.norm()
+    assert error < 0.05, float(error)
+
+
+@pytest.mark.parametrize("name", ["unet1d", "dit"])
 def test_dropped_conditions_equal_absent_ones(name: str) -> None:
     torch.manual_seed(0)
     model = randomize_outputs(create_backbone(name, "tiny"), 2).eval()

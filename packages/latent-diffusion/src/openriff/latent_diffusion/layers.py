@@ -81,7 +81,9 @@ class DynamicPositionBias(nn.Module):
     def forward(self, length: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         """Bias ``[heads, T, T]`` for a sequence of ``length`` positions."""
         d = torch.arange(-(length - 1), length, device=device, dtype=torch.float32)
-        table = self.mlp((d.sign() * d.abs().log1p())[:, None])  # (2T - 1, H)
+        # The distances in the MLP's own dtype: a bf16 model's weights are bf16.
+        inputs = (d.sign() * d.abs().log1p())[:, None].to(self.mlp[0].weight.dtype)
+        table = self.mlp(inputs)  # (2T - 1, H)
         idx = torch.arange(length, device=device)
         rel = idx[:, None] - idx[None, :] + length - 1  # (T, T) index into the table
         return table[rel].permute(2, 0, 1).to(dtype)
