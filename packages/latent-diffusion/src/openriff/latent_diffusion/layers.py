@@ -82,7 +82,8 @@ class DynamicPositionBias(nn.Module):
         """Bias ``[heads, T, T]`` for a sequence of ``length`` positions."""
         d = torch.arange(-(length - 1), length, device=device, dtype=torch.float32)
         # The distances in the MLP's own dtype: a bf16 model's weights are bf16.
-        inputs = (d.sign() * d.abs().log1p())[:, None].to(self.mlp[0].weight.dtype)
+        weight = next(self.mlp.parameters())
+        inputs = (d.sign() * d.abs().log1p())[:, None].to(weight.dtype)
         table = self.mlp(inputs)  # (2T - 1, H)
         idx = torch.arange(length, device=device)
         rel = idx[:, None] - idx[None, :] + length - 1  # (T, T) index into the table
