@@ -268,7 +268,12 @@ def griffin_lim(
         magnitudes, config, iterations=iterations, momentum=momentum, generator=generator,
         init=init, frequencies=frequencies,
     )  # fmt: skip
-    return from_spectrogram(_channels(torch.polar(magnitudes.float(), phases)), config)
+    return from_polar(magnitudes, phases, config)
+
+
+def from_polar(magnitudes: Tensor, phases: Tensor, config: SpectrogramConfig) -> Tensor:
+    """Audio ``[B, C, T * hop]`` of compressed magnitudes and phases ``[B, C, F, T]``."""
+    return from_spectrogram(_channels(torch.polar(magnitudes.float(), phases.float())), config)
 
 
 def _channels(spec: Tensor) -> Tensor:  # complex (B, C, F, T) -> real (B, 2C, F, T)

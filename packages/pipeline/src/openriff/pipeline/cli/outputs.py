@@ -53,23 +53,19 @@ def load_pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
         bundle, device=torch.device(args.device), clap_checkpoint=args.clap,
         codec_checkpoint=args.music2latent, progress=not args.quiet,
     )  # fmt: skip
-    check_model(getattr(args, "expect_model", None), pipeline.fingerprint(), bundle,
-                getattr(args, "force", False))  # fmt: skip
+    recorded = getattr(args, "expect_model", None)  # set by `openriff rerun`
+    if recorded and recorded.get("sha256") and not getattr(args, "force", False):
+        check_model(recorded, pipeline.fingerprint(), bundle)
     return pipeline
 
 
-def check_model(
-    recorded: dict[str, Any] | None, loaded: dict[str, Any], bundle: Path, force: bool
-) -> None:
+def check_model(recorded: dict[str, Any], loaded: dict[str, Any], bundle: Path) -> None:
     """Refuse to re-run a sidecar's command on another model than the one it records.
 
     Raises:
-        ValueError: the hashes of the recorded and the loaded bundle differ (unless
-            ``force``), naming both bundles.
+        ValueError: the hashes of the recorded and the loaded bundle differ, naming both.
     """
-    if not recorded or not recorded.get("sha256") or force:
-        return
-    if recorded["sha256"] != loaded.get("sha256"):
+    if recorded.get("sha256") != loaded.get("sha256"):
         raise ValueError(
             f"the sidecar was made with another model ({recorded.get('bundle')}, sha256 "
             f"{str(recorded['sha256'])[:12]}) than the one loaded now ({bundle}, sha256 "

@@ -281,6 +281,14 @@ READERS: dict[str, Callable[[str | os.PathLike[str]], tuple[list[Song], ScanRepo
 }
 
 
+def check_layout(layout: str, split: str | None) -> None:
+    """Refuse an unknown layout or split (before any file is read)."""
+    if layout not in READERS:
+        raise ValueError(f"unknown layout {layout!r}; known: {sorted(READERS)}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {list(SPLITS)} (or all)")
+
+
 def read_songs(
     layout: str, root: str | os.PathLike[str], split: str | None = None
 ) -> tuple[list[Song], ScanReport]:
@@ -295,10 +303,7 @@ def read_songs(
     Raises:
         ValueError: an unknown layout or split, or no song of the split.
     """
-    if layout not in READERS:
-        raise ValueError(f"unknown layout {layout!r}; known: {sorted(READERS)}")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; known: {list(SPLITS)} (or all)")
+    check_layout(layout, split)
     songs, report = READERS[layout](root)
     if split is None or layout not in SPLIT_LAYOUTS:
         return songs, report

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from openriff.pipeline.chroma import append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder, LatentCodec
-from openriff.pipeline.data.layout import READERS, SPLITS, ScanReport, Song, load_stems, read_songs
+from openriff.pipeline.data.layout import ScanReport, Song, check_layout, load_stems, read_songs
 from openriff.pipeline.data.pairs import (
     Pair,
     PairConfig,
@@ -82,10 +82,7 @@ class PrepareConfig:
     level_augment_db: float = 6.0
 
     def __post_init__(self) -> None:
-        if self.layout not in READERS:
-            raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
-        if self.split is not None and self.split not in SPLITS:
-            raise ValueError(f"unknown split {self.split!r}; known: {list(SPLITS)} (or all)")
+        check_layout(self.layout, self.split)
         if self.context_lufs is not None and not -60.0 <= self.context_lufs <= 0.0:
             raise ValueError(f"context_lufs must be in [-60, 0] LUFS, got {self.context_lufs}")
         if not 0.0 <= self.level_augment_db <= 20.0:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from openriff.pipeline.data.layout import READERS, ScanReport, Song, load_stems, read_songs
+from openriff.pipeline.data.layout import ScanReport, Song, check_layout, load_stems, read_songs
 from openriff.pipeline.evaluation.scoring import (
     SAMPLE_RATE,
     Excerpt,
@@ -74,8 +74,7 @@ class DatasetEvaluation:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.layout not in READERS:
-            raise ValueError(f"unknown layout {self.layout!r}; known: {sorted(READERS)}")
+        check_layout(self.layout, self.split)
         if self.songs is not None and self.songs < 2:
             raise ValueError(f"songs must be >= 2 (each needs another's stem), got {self.songs}")
         if not 2.0 <= self.seconds <= 600.0:

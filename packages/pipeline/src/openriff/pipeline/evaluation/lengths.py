@@ -19,13 +19,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from openriff.latent_diffusion.conditioning import Conditioning
+from openriff.latent_diffusion.samplers import Denoiser
 from openriff.pipeline.data.layout import load_stems, read_songs
 from openriff.pipeline.levels import db_to_gain, gain_to
 
@@ -70,7 +71,7 @@ class LengthReport:
 
 
 def weighted_loss(
-    denoiser: Any, target: Tensor, cond: Conditioning, noise: Tensor, levels: Sequence[float]
+    denoiser: Denoiser, target: Tensor, cond: Conditioning, noise: Tensor, levels: Sequence[float]
 ) -> Tensor:
     """EDM-weighted denoising error ``[B]`` of ``target`` ``[B, D, T]`` at ``levels``.
 

@@ -20,7 +20,6 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from openriff.latent_diffusion.backbones import backbone_config
 from openriff.latent_diffusion.controls import plan_windows
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
@@ -178,9 +177,7 @@ class Conditioner:
     @property
     def embedding_dim(self) -> int:
         """Width ``E`` of the CLAP embeddings the denoiser takes (0: none)."""
-        config = self.model.config
-        backbone = backbone_config(config.backbone, config.preset, **dict(config.overrides))
-        return int(backbone.embedding_dim)
+        return int(self.model.config.backbone_config().embedding_dim)
 
     def given_embedding(self, embedding: EmbeddingInput) -> Tensor:
         """A CLAP embedding given as such, unit-norm like CLAP's own, as ``[1, E]``.
