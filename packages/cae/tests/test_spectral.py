@@ -11,6 +11,7 @@ from openriff.cae.spectral import (
     griffin_lim,
     instantaneous_frequency,
     magnitude,
+    overlap_add,
     to_spectrogram,
 )
 
@@ -20,6 +21,17 @@ CONFIG = SpectrogramConfig()
 def test_default_representation_is_the_papers() -> None:
     assert (CONFIG.n_fft, CONFIG.hop_length, CONFIG.bins) == (2048, 512, 1024)
     assert (CONFIG.alpha, CONFIG.beta) == (0.65, 0.34)
+
+
+@pytest.mark.parametrize(("size", "hop", "frames"), [(2048, 512, 37), (16, 4, 1), (10, 3, 6)])
+def test_overlap_add_equals_fold(size: int, hop: int, frames: int, device: torch.device) -> None:
+    # The shifted-sum path (hop divides the frame) and the fold path against fold itself.
+    x = torch.randn(3, size, frames, device=device)
+    total = (frames - 1) * hop + size
+    reference = torch.nn.functional.fold(
+        x, output_size=(1, total), kernel_size=(1, size), stride=(1, hop)
+    ).reshape(3, total)
+    torch.testing.assert_close(overlap_add(x, hop), reference)
 
 
 @pytest.mark.parametrize(("batch", "channels", "hops"), [(1, 1, 1), (2, 1, 8), (3, 2, 37)])

@@ -258,3 +258,20 @@ def test_a_bundle_may_declare_one_pass_up_to_a_length(
     for bad in (0, 2.5, "64", True):
         with pytest.raises(ValueError, match="'one_pass_frames' must be a positive integer"):
             AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / f"x{bad}", bad))
+
+
+def test_bf16_generation_agrees_with_fp32_and_is_recorded(bundle: Path) -> None:
+    # bf16 autocast (the CUDA default) checked on the CPU: the same draw, within rounding.
+    fp32 = AccompanimentPipeline.from_pretrained(bundle)
+    bf16 = AccompanimentPipeline.from_pretrained(bundle, precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    context = context_wave(1.0)
+    full = fp32.generate(context, steps=4, seed=5, sampler="euler")
+    half = bf16.generate(context, steps=4, seed=5, sampler="euler")
+    assert (full.settings["precision"], half.settings["precision"]) == ("fp32", "bf16")
+    error = np.linalg.norm(half.latents - full.latents) / np.linalg.norm(full.latents)
+    assert 0 < error < 0.05, error
+    assert half.audio.dtype == np.float32
+    assert np.isfinite(half.audio).all()
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        AccompanimentPipeline.from_pretrained(bundle, precision="half")

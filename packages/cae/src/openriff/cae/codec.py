@@ -41,7 +41,13 @@ from openriff.cae.spectral import (
     magnitude,
     to_spectrogram,
 )
-from openriff.cae.streaming import PREVIEW_FLOOR, Progress, decode_magnitudes, windows
+from openriff.cae.streaming import (
+    GRIFFIN_LIM_ITERATIONS,
+    PREVIEW_FLOOR,
+    Progress,
+    decode_magnitudes,
+    windows,
+)
 
 DECODINGS = ("consistency", "magnitude")
 
@@ -382,6 +388,7 @@ class SpectrogramCodec(nn.Module):
         generator: torch.Generator | None = None,
         length: int | None = None,
         decoding: str | None = None,
+        phase_iterations: int = GRIFFIN_LIM_ITERATIONS,
     ) -> Tensor:
         """Decode latents of any length.
 
@@ -395,13 +402,16 @@ class SpectrogramCodec(nn.Module):
                 pads with zeros. Pass the original length to undo :meth:`encode`'s padding.
             decoding: ``"consistency"`` or ``"magnitude"`` (see the module docstring);
                 default: the model config's.
+            phase_iterations: Griffin-Lim projections per block of the magnitude
+                decoding (more: slower, slightly more consistent phases).
 
         Returns:
             audio ``[B, channels, length]``.
         """
         return self.decode_channels(
-            [latents], steps=steps, generator=generator, length=length, decoding=decoding
-        )
+            [latents], steps=steps, generator=generator, length=length, decoding=decoding,
+            phase_iterations=phase_iterations,
+        )  # fmt: skip
 
     @torch.no_grad()
     def decode_channels(
@@ -413,6 +423,7 @@ class SpectrogramCodec(nn.Module):
         length: int | None = None,
         decoding: str | None = None,
         on_block: Progress | None = None,
+        phase_iterations: int = GRIFFIN_LIM_ITERATIONS,
     ) -> Tensor:
         """Latent sequences decoded as the channels of one recording ``[B, n * C, length]``.
 
@@ -429,6 +440,7 @@ class SpectrogramCodec(nn.Module):
             decoding: as :meth:`decode`.
             on_block: progress of the magnitude decoding, called with ``(done, total)``
                 blocks.
+            phase_iterations: as :meth:`decode`.
         """
         for latents in channels:
             if latents.ndim != 3 or latents.shape[1] != self.latent_dim:
@@ -445,7 +457,9 @@ class SpectrogramCodec(nn.Module):
         param = self._param()
         channels = [z.to(param.device, param.dtype) for z in channels]
         if decoding == "magnitude":
-            out = decode_magnitudes(self, channels, generator, on_block=on_block)
+            out = decode_magnitudes(
+                self, channels, generator, iterations=phase_iterations, on_block=on_block
+            )
         else:
             state = None if generator is None else generator.get_state()
             parts = []

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openriff.pipeline.cli.data import STYLES, add_layout_flags, split_of
-from openriff.pipeline.cli.sampling import add_device_flags, add_sampling_flags
+from openriff.pipeline.cli.sampling import (
+    add_device_flags,
+    add_precision_flag,
+    add_sampling_flags,
+)
 
 if TYPE_CHECKING:
     from openriff.pipeline.generation.pipeline import AccompanimentPipeline
@@ -33,7 +37,9 @@ def _pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
 
         check_outputs([args.json], args.overwrite)
     bundle = args.bundle if args.bundle is not None else default_bundle()
-    return AccompanimentPipeline.from_pretrained(bundle, device=torch.device(args.device))
+    return AccompanimentPipeline.from_pretrained(
+        bundle, device=torch.device(args.device), precision=args.precision
+    )
 
 
 def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
@@ -125,6 +131,7 @@ def _common_flags(p: argparse.ArgumentParser, songs: int | None) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the full report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     add_device_flags(p)
+    add_precision_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -170,6 +177,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     add_device_flags(p)
+    add_precision_flag(p)
     p.set_defaults(func=cmd_evaluate_lengths)
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
     p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")

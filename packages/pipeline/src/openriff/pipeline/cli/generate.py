@@ -36,6 +36,7 @@ from openriff.pipeline.cli.outputs import (
 from openriff.pipeline.cli.sampling import (
     add_device_flags,
     add_model_flags,
+    add_precision_flag,
     add_sampling_flags,
     sampling_options,
 )
@@ -67,6 +68,7 @@ def add_run_flags(p: argparse.ArgumentParser, *, candidates: bool = True) -> Non
     p.add_argument("--plot", action="store_true", help="also write a spectrogram PNG")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_device_flags(p)
+    add_precision_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -83,6 +83,17 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_precision_flag(p: argparse.ArgumentParser) -> None:
+    """``--precision``: fp32, or bf16 autocast (:mod:`openriff.latent_diffusion.precision`)."""
+    from openriff.latent_diffusion.precision import CHOICES
+
+    p.add_argument(
+        "--precision", default="auto", choices=CHOICES,
+        help="arithmetic of encoding, sampling and decoding: bf16 (autocast) or fp32 (TF32 "
+        "matrix products on CUDA); auto: bf16 on CUDA, fp32 on a CPU (default: auto)",
+    )  # fmt: skip
+
+
 def add_device_flags(p: argparse.ArgumentParser) -> None:
     """``--device`` and ``--threads``: where a command runs, and on how many CPU threads."""
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from openriff.latent_diffusion.controls import plan_windows
+from openriff.latent_diffusion.precision import precision_scope, resolve_precision
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
@@ -37,11 +38,15 @@ class Conditioner:
     Args:
         model: a loaded bundle.
         device: where the conditions go.
+        precision: of the codec's encoder (:mod:`openriff.latent_diffusion.precision`).
     """
 
-    def __init__(self, model: AccompanimentModel, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, model: AccompanimentModel, device: torch.device | str = "cpu", precision: str = "auto"
+    ) -> None:
         self.model = model
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
         self._clap: ClapEmbedder | None = None
         prepared = model.info.get("provenance", {}).get("prepare", {}).get("config", {})
         window = float(prepared.get("pairs", {}).get("window", 120 * model.codec.hop_length))
@@ -96,8 +101,9 @@ class Conditioner:
         from openriff.cae.codec import adapt_channels
 
         wave = adapt_channels(wave[None].float(), self.model.codec.channels)
-        latents: Tensor = self.model.codec.encode(wave.to(self.device))
-        return latents
+        with precision_scope(self.device, self.precision):
+            latents: Tensor = self.model.codec.encode(wave.to(self.device))
+        return latents.float()
 
     def encode_context(self, wave: Tensor) -> Tensor:
         """``[C, S]`` context -> the denoiser's context ``[1, Dc, T]``.

@@ -39,6 +39,7 @@ from openriff.latent_diffusion.controls import (
 )
 from openriff.latent_diffusion.guidance import ClippedDenoiser, MultiConditionGuidance
 from openriff.latent_diffusion.objectives import OBJECTIVES
+from openriff.latent_diffusion.precision import precision_scope
 from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
 from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
@@ -98,6 +99,8 @@ class Engine(Conditioner):
         dtype: dtype of the denoiser's inputs.
         progress: show a progress bar (tqdm, on stderr) while sampling.
         root: the bundle's folder, if it came from one (for :meth:`fingerprint`).
+        precision: ``"auto"`` (bf16 on CUDA, fp32 elsewhere), ``"bf16"`` or ``"fp32"``
+            (:mod:`openriff.latent_diffusion.precision`): encoding, sampling and decoding.
     """
 
     def __init__(
@@ -108,8 +111,9 @@ class Engine(Conditioner):
         *,
         progress: bool = False,
         root: Path | None = None,
+        precision: str = "auto",
     ) -> None:
-        super().__init__(model, device)
+        super().__init__(model, device, precision)
         self.dtype = dtype
         self.progress = progress
         self.root = root
@@ -139,6 +143,7 @@ class Engine(Conditioner):
         clap_checkpoint: str | os.PathLike[str] | None = None,
         codec_checkpoint: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        precision: str = "auto",
     ) -> Self:
         """Load a bundle folder.
 
@@ -152,13 +157,16 @@ class Engine(Conditioner):
             codec_checkpoint: where the official ``music2latent.pt`` is on this machine,
                 for a bundle built on it (bundles reference it by path, never copy it).
             progress: show a progress bar while sampling.
+            precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` (see the class).
         """
         if directory is None:
             directory = default_bundle()
         model = AccompanimentModel.load(directory, device=device, codec_override=codec_checkpoint)
         if clap_checkpoint is not None:
             model.clap_checkpoint = str(clap_checkpoint)
-        return cls(model, device, dtype, progress=progress, root=Path(directory))
+        return cls(
+            model, device, dtype, progress=progress, root=Path(directory), precision=precision
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the model: bundle folder, versions, and a hash of its files."""
@@ -354,7 +362,8 @@ class Engine(Conditioner):
             )  # fmt: skip
 
         try:
-            channels = pseudo_stereo(windowed, width)
+            with precision_scope(self.device, self.precision):
+                channels = pseudo_stereo(windowed, width)
         finally:
             if bar is not None:
                 bar.close()
@@ -384,18 +393,22 @@ class Engine(Conditioner):
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             try:
-                return codec.decode_channels(
-                    latents, generator=generator, length=length, on_block=advance
-                )
+                with precision_scope(self.device, self.precision):
+                    return codec.decode_channels(
+                        latents, generator=generator, length=length, on_block=advance
+                    )
             finally:
                 if bar is not None:
                     bar.close()
         # Another codec: each channel alone, with the same decoding noise.
-        audio = [
-            codec.decode(z, generator=torch.Generator(self.device).manual_seed(seed), length=length)
-            for z in latents
-        ]
-        return torch.cat(audio, dim=1)
+        with precision_scope(self.device, self.precision):
+            audio = [
+                codec.decode(
+                    z, generator=torch.Generator(self.device).manual_seed(seed), length=length
+                )
+                for z in latents
+            ]
+        return torch.cat(audio, dim=1).float()
 
     def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
         """Everything a sidecar records: the mode, its facts, the options and the model."""
@@ -405,6 +418,7 @@ class Engine(Conditioner):
         if self.model.codec.channels != 1:
             options["stereo_width"] = None
         options["use_bridge"] = call.options.use_bridge and self.model.bridge is not None
+        options["precision"] = self.precision
         return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
 
     def output_lufs(self, context: NDArray[np.float32] | None) -> float | None:
