@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
@@ -17,8 +18,8 @@ HOP = 4096
 
 
 @pytest.fixture(scope="module")
-def pipeline(bundle: Path) -> AccompanimentPipeline:
-    return AccompanimentPipeline.from_pretrained(bundle)
+def pipeline(bundle: Path, device: torch.device) -> AccompanimentPipeline:
+    return AccompanimentPipeline.from_pretrained(bundle, device=device)
 
 
 def context_wave(seconds: float) -> np.ndarray:
