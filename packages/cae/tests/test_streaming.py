@@ -77,6 +77,25 @@ def test_blocks_read_the_whole_signals_magnitudes_and_leave_no_seam() -> None:
     assert worst < 0.3  # the frames at the two seams are no worse than the rest
 
 
+@pytest.mark.parametrize("preset", ["diffariff-tiny", "diffariff-tiny-frequency"])
+def test_windows_read_in_one_batch_equal_windows_read_one_by_one(preset: str) -> None:
+    # The GPU path (every window of one width through the decoder at once, channels too)
+    # checked against the CPU path on the CPU.
+    torch.manual_seed(0)
+    model = from_preset(preset).eval()
+    latents = torch.randn(3, model.latent_dim, 2 * model.chunk_latents + 5)
+    with torch.no_grad():
+        for lo, hi in ((0, latents.shape[-1]), (3, model.chunk_latents + 4)):
+            one, one_f = read_magnitudes(model, latents, lo, hi, batched=False)
+            all_, all_f = read_magnitudes(model, latents, lo, hi, batched=True)
+            torch.testing.assert_close(all_, one, rtol=1e-4, atol=1e-5)
+            assert (one_f is None) == (all_f is None) == (preset == "diffariff-tiny")
+            if one_f is not None and all_f is not None:
+                torch.testing.assert_close(all_f, one_f, rtol=1e-4, atol=1e-5)
+            assert one.shape == (3, model.channels, model.spectrogram.bins,
+                                 (hi - lo) * model.frames_per_latent)  # fmt: skip
+
+
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / (a.square().sum() * b.square().sum()).sqrt())
 

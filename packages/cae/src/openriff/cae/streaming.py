@@ -68,12 +68,15 @@ def windows(total: int, chunk: int, overlap: int) -> list[tuple[int, int, int, i
 
 
 def read_magnitudes(
-    codec: MagnitudeDecoder, latents: Tensor, lo: int, hi: int
+    codec: MagnitudeDecoder, latents: Tensor, lo: int, hi: int, batched: bool | None = None
 ) -> tuple[Tensor, Tensor | None]:
     """Compressed magnitudes (and bin offsets) of latent frames ``[lo, hi)``.
 
     Read through the codec's windows over the whole sequence, so a block's magnitudes
-    equal the same frames of the whole signal's.
+    equal the same frames of the whole signal's. ``batched``: the windows through the
+    decoder in one batch (True) or one by one (False); None: batched on a GPU only (on a
+    CPU one by one was faster: 47 ms per window alone, 64 ms in fours and 84 ms in
+    sixteens for the default model's codec on 2 cores, as larger batches leave the caches).
 
     Returns:
         ``[B, C, F, (hi - lo) * frames_per_latent]`` magnitudes, and offsets like them or
@@ -92,7 +95,9 @@ def read_magnitudes(
     for width in sorted({w_hi - w_lo for (w_lo, w_hi), _ in needed}):
         group = [w for w, _ in needed if w[1] - w[0] == width]
         stacked = torch.cat([latents[..., w_lo:w_hi] for w_lo, w_hi in group])  # (n * B, D, w)
-        log_magnitudes, frequencies = _previews(codec, stacked)
+        if batched is None:
+            batched = latents.device.type != "cpu"
+        log_magnitudes, frequencies = _previews(codec, stacked, batched)
         for i, window in enumerate(zip(torch.split(log_magnitudes, latents.shape[0]),
                                        _split(frequencies, latents.shape[0], len(group)),
                                        strict=True)):  # fmt: skip
@@ -103,13 +108,11 @@ def read_magnitudes(
     return magnitudes, torch.cat(offsets, dim=-1).float() if offsets else None
 
 
-def _previews(codec: MagnitudeDecoder, latents: Tensor) -> tuple[Tensor, Tensor | None]:
-    """:meth:`MagnitudeDecoder.previews` of ``[N, D, w]``, in one call on a GPU.
-
-    On a CPU a row at a time: the default model's codec took 47 ms per window alone, 64 ms
-    in fours and 84 ms in sixteens on 2 cores (larger batches leave the caches).
-    """
-    if latents.device.type != "cpu":
+def _previews(
+    codec: MagnitudeDecoder, latents: Tensor, batched: bool
+) -> tuple[Tensor, Tensor | None]:
+    """:meth:`MagnitudeDecoder.previews` of ``[N, D, w]``: in one call, or row by row."""
+    if batched:
         return codec.previews(latents)
     rows = [codec.previews(row) for row in torch.split(latents, 1)]
     frequencies = [f for _, f in rows if f is not None]

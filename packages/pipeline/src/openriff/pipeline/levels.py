@@ -236,3 +236,21 @@ def scale_within_peak(
     if peak > OUTPUT_PEAK:
         gain_db += 20 * math.log10(OUTPUT_PEAK * _MARGIN / peak)
     return (wave * db_to_gain(gain_db)).astype(np.float32), gain_db
+
+
+def level_stems(
+    audio: NDArray[np.float32], target: float | None
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    """Stems ``[N, C, S]`` at ``target`` LUFS (None: as generated), never clipping.
+
+    No stem peaks above :data:`OUTPUT_PEAK`; the dict says what was done, for the
+    settings.
+    """
+    if target is None:
+        pairs = [scale_within_peak(stem, 0.0) for stem in audio]
+        out = np.stack([stem for stem, _ in pairs]) if pairs else audio
+        kept = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
+                for _, gain in pairs]  # fmt: skip
+        return out, {"target_lufs": None, "stems": kept}
+    out, stems = fit_output(audio, target)
+    return out, {"target_lufs": round(target, 3), "stems": stems}

@@ -29,7 +29,6 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from openriff.cae.codec import ChannelDecoder
 from openriff.latent_diffusion.conditioning import Conditioning
 from openriff.latent_diffusion.controls import (
     LoopDenoiser,
@@ -45,20 +44,14 @@ from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel, default_bundle
 from openriff.pipeline.generation.conditions import Conditioner, EmbeddingInput
+from openriff.pipeline.generation.decoding import decode_latents, progress_bar
 from openriff.pipeline.generation.options import (
     Generation,
     Sampling,
     derived_seed,
     resolve,
 )
-from openriff.pipeline.levels import (
-    SILENCE_LUFS,
-    db_to_gain,
-    fit_output,
-    gain_to,
-    loudness,
-    scale_within_peak,
-)
+from openriff.pipeline.levels import SILENCE_LUFS, db_to_gain, gain_to, level_stems, loudness
 from openriff.pipeline.limits import seconds_to_samples
 
 Self = TypeVar("Self", bound="Engine")
@@ -348,7 +341,7 @@ class Engine(Conditioner):
         loop = loop_margin > 0
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
         second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
-        bar = _progress(first + second) if self.progress else None
+        bar = progress_bar(first + second) if self.progress else None
         shape = (batch, self.model.codec.latent_dim, frames)
 
         def windowed(init_: Tensor | None, strength_: float) -> Tensor:
@@ -370,45 +363,11 @@ class Engine(Conditioner):
         return Sampled(call, channels, denoiser, sigmas)
 
     def decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
-        """Latents per channel -> audio ``[B, C, length]``, the channels coherent.
-
-        A codec with ``decode_channels`` (the CAEs) decodes them together: one phase for
-        all, block by block, with a progress bar over the blocks of a long stem.
-
-        The decoding noise comes from its own generator seeded with ``seed``, so it does
-        not depend on how the latents were sampled: equal latents decode to equal audio
-        (an inpainted stem outside its region matches the stem's codec round trip decoded
-        with the same seed).
-        """
-        codec, latents = self.model.codec, [z.float() for z in channels]
-        if isinstance(codec, ChannelDecoder):  # coherent channels, bounded memory
-            bar: Any = None
-
-            def advance(done: int, total: int) -> None:
-                nonlocal bar
-                if bar is None and self.progress and total > 1:
-                    bar = _progress(total, "block")
-                if bar is not None:
-                    bar.update(1)
-
-            generator = torch.Generator(device=self.device).manual_seed(seed)
-            try:
-                with precision_scope(self.device, self.precision):
-                    return codec.decode_channels(
-                        latents, generator=generator, length=length, on_block=advance
-                    )
-            finally:
-                if bar is not None:
-                    bar.close()
-        # Another codec: each channel alone, with the same decoding noise.
-        with precision_scope(self.device, self.precision):
-            audio = [
-                codec.decode(
-                    z, generator=torch.Generator(self.device).manual_seed(seed), length=length
-                )
-                for z in latents
-            ]
-        return torch.cat(audio, dim=1).float()
+        """Latents per channel -> audio ``[B, C, length]`` (:func:`.decoding.decode_latents`)."""
+        return decode_latents(
+            self.model.codec, channels, length, seed,
+            device=self.device, precision=self.precision, progress=self.progress,
+        )  # fmt: skip
 
     def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
         """Everything a sidecar records: the mode, its facts, the options and the model."""
@@ -437,19 +396,8 @@ class Engine(Conditioner):
     def level(
         self, audio: NDArray[np.float32], target: float | None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-        """Stems ``[N, C, S]`` at ``target`` LUFS (None: as generated), never clipping.
-
-        No stem peaks above :data:`~openriff.pipeline.levels.OUTPUT_PEAK`; the dict says
-        what was done, for the settings.
-        """
-        if target is None:
-            pairs = [scale_within_peak(stem, 0.0) for stem in audio]
-            out = np.stack([stem for stem, _ in pairs]) if pairs else audio
-            kept = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
-                    for _, gain in pairs]  # fmt: skip
-            return out, {"target_lufs": None, "stems": kept}
-        out, stems = fit_output(audio, target)
-        return out, {"target_lufs": round(target, 3), "stems": stems}
+        """Stems ``[N, C, S]`` at ``target`` LUFS, never clipping (:func:`.levels.level_stems`)."""
+        return level_stems(audio, target)
 
     def result(
         self,
@@ -473,12 +421,6 @@ class Engine(Conditioner):
         stems, level = self.level(_numpy(audio), target)
         settings = self.settings(sampled.call, mode, **facts, level=level)
         return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context)
-
-
-def _progress(total: int, unit: str = "step") -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, leave=False)
 
 
 def _numpy(audio: Tensor) -> NDArray[np.float32]:

@@ -1,0 +1,68 @@
+"""Latents of every output channel -> one recording's audio, whatever the codec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from openriff.cae.codec import ChannelDecoder
+from openriff.latent_diffusion.precision import precision_scope
+from openriff.pipeline.contracts import LatentCodec
+
+
+def decode_latents(
+    codec: LatentCodec,
+    channels: list[Tensor],
+    length: int,
+    seed: int,
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> Tensor:
+    """Latents per channel (``[B, D, T]`` each) -> audio ``[B, C, length]``, channels coherent.
+
+    A codec with ``decode_channels`` (the CAEs) decodes them together: one phase for all,
+    block by block, with a progress bar over the blocks of a long stem. Another decodes
+    each channel alone with the same decoding noise.
+
+    The decoding noise comes from its own generator seeded with ``seed``, so it does not
+    depend on how the latents were sampled: equal latents decode to equal audio (an
+    inpainted stem outside its region matches the stem's codec round trip decoded with
+    the same seed).
+    """
+    latents = [z.float() for z in channels]
+    if isinstance(codec, ChannelDecoder):  # coherent channels, bounded memory
+        bar: Any = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None and progress and total > 1:
+                bar = progress_bar(total, "block")
+            if bar is not None:
+                bar.update(1)
+
+        generator = torch.Generator(device=device).manual_seed(seed)
+        try:
+            with precision_scope(device, precision):
+                return codec.decode_channels(
+                    latents, generator=generator, length=length, on_block=advance
+                ).float()
+        finally:
+            if bar is not None:
+                bar.close()
+    with precision_scope(device, precision):
+        audio = [
+            codec.decode(z, generator=torch.Generator(device).manual_seed(seed), length=length)
+            for z in latents
+        ]
+    return torch.cat(audio, dim=1).float()
+
+
+def progress_bar(total: int, unit: str = "step") -> Any:
+    """A tqdm bar on stderr that disappears when done."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, leave=False)
