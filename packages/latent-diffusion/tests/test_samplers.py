@@ -239,3 +239,32 @@ def test_schedules() -> None:
 def test_bad_schedules_are_refused(bad, gaussian) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="sigmas"):
         sample_euler(gaussian, torch.zeros(2, DIM), bad.double())
+
+
+@pytest.mark.parametrize("sampler", [sample_euler, sample_heun, sample_ddim, sample_consistency])
+def test_sampling_on_a_device_never_waits_for_it(sampler, gaussian, device) -> None:  # type: ignore[no-untyped-def]
+    # The loop reads levels as Python numbers; from a schedule on the device each read
+    # would be a host sync per step. The schedule given on the device is read on the CPU;
+    # on CUDA the whole loop runs with synchronising calls turned into errors.
+    flat = GaussianDenoiser(gaussian.mu.to(device), gaussian.s.to(device))
+    seen: list[torch.Tensor] = []
+
+    def spy(x: torch.Tensor, sigma: torch.Tensor, cond: object = None) -> torch.Tensor:
+        seen.append(sigma)
+        return flat(x, sigma)
+
+    spy.sigma_min, spy.sigma_max, spy.sigma_data = 0.002, 80.0, 1.0  # type: ignore[attr-defined]
+    noise = torch.randn(4, DIM, generator=torch.Generator().manual_seed(5)).to(device)
+    schedule = consistency_sigmas if sampler is sample_consistency else karras_sigmas
+    sigmas = schedule(4, 0.002, 80.0).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    if device.type == "cuda":
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = sampler(spy, noise, sigmas, generator=generator)
+    finally:
+        if device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+    assert out.device.type == device.type
+    assert all(s.device.type == device.type and s.shape == (4,) for s in seen)
+    assert torch.isfinite(out.cpu()).all()

@@ -378,7 +378,7 @@ def sample_windowed(
         sampler: a sampler function.
         denoiser: the Denoiser.
         shape: ``(B, D, T)`` of the result.
-        sigmas: the schedule (on ``device``).
+        sigmas: the schedule (any device: samplers read it on the CPU).
         window: the longest pass in frames, or None for one pass.
         cond: conditioning over all ``T`` frames (each window gets its crop).
         generator: randomness of the noise, the sampler and the re-noising.

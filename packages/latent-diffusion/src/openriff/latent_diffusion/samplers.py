@@ -71,7 +71,9 @@ def _prepare(noise: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
     if noise.ndim < 1 or noise.shape[0] == 0:
         raise ValueError(f"noise needs a non-empty batch dimension, got {list(noise.shape)}")
     dtype = noise.dtype if noise.dtype == torch.float64 else torch.float32
-    sigmas = sigmas.to(device=noise.device, dtype=torch.float64)
+    # The schedule stays on the CPU: the loop reads its levels as Python numbers, which
+    # on a GPU would otherwise wait for the device at every step (a host sync).
+    sigmas = sigmas.to(device="cpu", dtype=torch.float64)
     return noise.to(dtype) * float(sigmas[0]), sigmas
 
 

@@ -336,7 +336,7 @@ class Engine(Conditioner):
         # consistency, cosine for v.
         net = self.model.denoiser
         schedule = self.objective.schedule
-        sigmas = schedule(opts.steps, net.sigma_min, net.sigma_max).to(self.device)
+        sigmas = schedule(opts.steps, net.sigma_min, net.sigma_max)  # read on the CPU
         width = opts.stereo_width if self.model.codec.channels == 1 else 0.0
         loop = loop_margin > 0
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
