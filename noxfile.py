@@ -259,6 +259,14 @@ def demo(session: nox.Session) -> None:
     session.run("python", str(ROOT / "tools" / "demo.py"), "--out", out)
 
 
+@nox.session
+def ui(session: nox.Session) -> None:
+    """The web UI with the shipped model (``nox -s ui -- --port 7860``): openriff ui."""
+    pipeline = PACKAGES["openriff-pipeline"]
+    install_local(session, {pipeline.dist: frozenset({"ui"})}, test_deps=False)
+    session.run("openriff", "ui", *session.posargs)
+
+
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """Totals of the test results written by this nox run; fails if no test ran."""

@@ -14,6 +14,7 @@
     openriff rerun SIDECAR.json --out NEW.wav
     openriff demo --out DIR
     openriff evaluate synthetic [--bundle DIR] [--songs 8] [--target bass] [--json REPORT]
+    openriff ui [--bundle DIR] [--device cuda] [--host 127.0.0.1] [--port 7860]
 
 ``prepare`` runs CLAP-free unless ``--clap`` is given. ``train ldm`` takes any
 openriff-latent-diffusion ``TrainConfig`` field from ``--config`` (a JSON object) and runs
@@ -36,6 +37,7 @@ from openriff.pipeline.cli.evaluate import add_evaluate_commands
 from openriff.pipeline.cli.generate import add_generation_commands
 from openriff.pipeline.cli.rerun import add_rerun_command
 from openriff.pipeline.cli.train import add_train_commands
+from openriff.pipeline.cli.ui import add_ui_command
 
 __all__ = ["USER_ERRORS", "build_parser", "main"]
 
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rerun_command(sub)
     add_demo_command(sub)
     add_evaluate_commands(sub)
+    add_ui_command(sub)
     return parser
 
 

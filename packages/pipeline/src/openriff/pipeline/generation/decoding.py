@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ def decode_latents(
     device: torch.device,
     precision: str = "fp32",
     progress: bool = False,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Latents per channel (``[B, D, T]`` each) -> audio ``[B, C, length]``, channels coherent.
 
@@ -31,7 +33,7 @@ def decode_latents(
     The decoding noise comes from its own generator seeded with ``seed``, so it does not
     depend on how the latents were sampled: equal latents decode to equal audio (an
     inpainted stem outside its region matches the stem's codec round trip decoded with
-    the same seed).
+    the same seed). ``on_block(done, total)`` follows the blocks of a CAE's decoding.
     """
     latents = [z.float() for z in channels]
     if isinstance(codec, ChannelDecoder):  # coherent channels, bounded memory
@@ -43,6 +45,8 @@ def decode_latents(
                 bar = progress_bar(total, "block")
             if bar is not None:
                 bar.update(1)
+            if on_block is not None:
+                on_block(done, total)
 
         generator = torch.Generator(device=device).manual_seed(seed)
         try:

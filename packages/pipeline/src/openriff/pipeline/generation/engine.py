@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,6 +111,10 @@ class Engine(Conditioner):
         self.dtype = dtype
         self.progress = progress
         self.root = root
+        # Called with (stage, done, total) after each sampling step ("sampling") and each
+        # decoded block ("decoding"): a UI's progress bar; an exception it raises stops
+        # the generation there (cancelling).
+        self.on_progress: Callable[[str, int, int], None] | None = None
         self.objective = OBJECTIVES[model.config.objective]
         # The objective's defaults (a consistency model: 5 consistency steps) under the
         # bundle's own recommendations.
@@ -342,6 +347,16 @@ class Engine(Conditioner):
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
         second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
         bar = progress_bar(first + second) if self.progress else None
+        done = 0
+
+        def step(_: object) -> None:
+            nonlocal done
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            if self.on_progress is not None:
+                self.on_progress("sampling", done, first + second)
+
         shape = (batch, self.model.codec.latent_dim, frames)
 
         def windowed(init_: Tensor | None, strength_: float) -> Tensor:
@@ -351,7 +366,7 @@ class Engine(Conditioner):
                 init=init if init_ is None else init_,
                 strength=strength if init_ is None else strength_, loop=loop,
                 device=self.device, dtype=self.dtype,
-                callback=None if bar is None else lambda _: bar.update(1),
+                callback=step,
             )  # fmt: skip
 
         try:
@@ -364,9 +379,11 @@ class Engine(Conditioner):
 
     def decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
         """Latents per channel -> audio ``[B, C, length]`` (:func:`.decoding.decode_latents`)."""
+        report = self.on_progress
+        on_block = None if report is None else lambda done, total: report("decoding", done, total)
         return decode_latents(
-            self.model.codec, channels, length, seed,
-            device=self.device, precision=self.precision, progress=self.progress,
+            self.model.codec, channels, length, seed, device=self.device,
+            precision=self.precision, progress=self.progress, on_block=on_block,
         )  # fmt: skip
 
     def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
