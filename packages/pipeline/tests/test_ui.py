@@ -112,12 +112,29 @@ def test_every_mode_returns_the_python_apis_audio(
             assert np.abs(a - b).max() <= QUANTUM, given
         if given["mode"] == "loop":
             assert got[0].shape[-1] == RATE  # 1 bar of 4 beats at 240 bpm: 1 s
-        # Players, mix players, plot, downloads, summary (the state stays in the page).
+        # Players, mix players, plot, downloads, summary.
         mixes = [m for m in result[4:8] if isinstance(m, dict) and m.get("visible")]
         assert len(mixes) == len(got)
         assert Path(result[8]).suffix == ".png"
         assert {Path(p).suffix for p in result[9]} == {".wav", ".flac", ".png", ".json"}
         assert f"seed {OPTIONS['seed']}" in result[10]
+
+
+def test_a_mix_becomes_the_next_context(served: tuple[Client, Studio], tmp_path: Path) -> None:
+    # Building a song layer by layer: candidate 2's mix (context and its stem) as context.
+    client, _ = served
+    context = tone(tmp_path / "context.wav", 1.0)
+    result = client.predict(*page(context=context, candidates=2), api_name="/run")
+    mixes = [m["value"] for m in result[4:8] if isinstance(m, dict) and m.get("visible")]
+    chosen = client.predict(2, *[handle_file(m) for m in mixes], None, None,
+                            api_name="/use_as_context")  # fmt: skip
+    a = sf.read(chosen, dtype="float32")[0]
+    b = sf.read(mixes[1], dtype="float32")[0]
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, sf.read(mixes[0], dtype="float32")[0])
+    with pytest.raises(AppError, match="there is no candidate 3 in the last run"):
+        client.predict(3, *[handle_file(m) for m in mixes], None, None,
+                       api_name="/use_as_context")  # fmt: skip
 
 
 @pytest.mark.parametrize(

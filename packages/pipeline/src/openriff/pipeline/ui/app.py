@@ -50,7 +50,6 @@ def build_app(studio: Studio) -> Any:
             "context, choose a mode, generate."
             + (f"\n\n*Prompts and references are off: {clap}.*" if clap else "")
         )
-        last = gr.State([])  # the mixes of the last run, for "use as context"
         with gr.Row():
             with gr.Column(scale=1):
                 context = gr.Audio(
@@ -241,17 +240,18 @@ def build_app(studio: Studio) -> Any:
             candidates,
             seed,
         ]
-        outputs = [*stems, *mixes, plot, downloads, status, last]
+        outputs = [*stems, *mixes, plot, downloads, status]
         event = run.click(generate, inputs, outputs, api_name="run")
         cancel.click(studio.cancel, None, None, cancels=[event], api_visibility="private")
 
-        def as_context(mixes_: list[str], which: float) -> Any:
+        def as_context(which: float, *players: str | None) -> str:
+            """The chosen candidate's mix (context and stem) as the next context."""
             index = int(which) - 1
-            if not 0 <= index < len(mixes_):
+            if not 0 <= index < len(players) or not players[index]:
                 raise gr.Error(f"there is no candidate {index + 1} in the last run")
-            return mixes_[index]
+            return str(players[index])
 
-        layer.click(as_context, [last, chosen], context, api_visibility="private")
+        layer.click(as_context, [chosen, *mixes], context, api_name="use_as_context")
     return app
 
 
@@ -324,7 +324,7 @@ def _request(
 
 
 def _outputs(outcome: Outcome) -> list[Any]:
-    """Players (one per stem, the rest hidden), plot, downloads, a summary and the mixes."""
+    """Players (one per stem, the rest hidden), plot, downloads and a summary."""
     import gradio as gr
 
     def players(paths: list[Any]) -> list[Any]:
@@ -347,7 +347,6 @@ def _outputs(outcome: Outcome) -> list[Any]:
         str(outcome.plot),
         [str(p) for p in outcome.downloads],
         summary,
-        [str(p) for p in outcome.mixes],
     ]
 
 
