@@ -214,3 +214,23 @@ def test_stale_lock_file_of_a_killed_writer_is_taken_over(tmp_path: Path) -> Non
     with writer_lock(target):
         assert lock_path(target).read_text() == str(os.getpid())
     assert time.perf_counter() - started < 5
+
+
+def test_a_killed_writers_temporaries_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    from openriff.latent_diffusion.files import remove_temporaries
+
+    stale = tmp_path / ".step-00000005.x7k2m9q1"
+    (stale / "model.safetensors").parent.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half")
+    lock = tmp_path / ".step-00000006.lock"
+    lock.mkdir()  # a lock is never removed, even one that is a folder
+    finished = tmp_path / "step-00000004"
+    finished.mkdir()
+    other = tmp_path / ".cache"
+    other.mkdir()
+    assert remove_temporaries(tmp_path, "step-") == [stale]
+    assert not stale.exists()
+    assert lock.exists()
+    assert finished.exists()
+    assert other.exists()
+    assert remove_temporaries(tmp_path / "missing", "step-") == []

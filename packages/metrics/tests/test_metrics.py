@@ -1,5 +1,6 @@
 """The metrics against their reference implementations and analytic cases."""
 
+import re
 import warnings
 
 import numpy as np
@@ -147,6 +148,43 @@ def test_apa_analytic_cases() -> None:
     assert like_background > 0.95
     assert like_misaligned < 0.05
     assert halfway == pytest.approx(0.5, abs=0.1)
+
+
+def test_apa_with_the_kernel_distance_whose_estimate_goes_below_zero() -> None:
+    # The unbiased KD of two sets from one distribution is negative about half the time;
+    # APA takes it as 0 (no distance) instead of refusing it.
+    assert apa(-0.01, 4.0, 4.0) == 1.0
+    assert apa(1.0, -0.5, 4.0) == pytest.approx(0.375)
+    with pytest.raises(ValueError, match="undefined"):
+        apa(1.0, 1.0, -0.2)
+    with pytest.raises(ValueError, match=r"d\(Y, X\) must be a finite distance, got nan"):
+        apa(float("nan"), 1.0, 1.0)
+    rng = np.random.default_rng(2)
+
+    def draw(shift: float, n: int) -> np.ndarray:
+        return rng.standard_normal((n, 6)) + shift
+
+    def kd(a: np.ndarray, b: np.ndarray) -> float:
+        return kernel_distance(a, b, subsets=20, subset_size=200, seed=0)[0]
+
+    background, misaligned, candidates = draw(0.0, 600), draw(1.5, 600), draw(0.0, 600)
+    assert kd(candidates, background) < 0  # like the background: KD below 0 here
+    score = audio_prompt_adherence(background, misaligned, candidates, distance=kd)
+    assert score > 0.99  # about 1: like the matching pairs
+
+
+@pytest.mark.parametrize(("degree", "gamma", "message"), [
+    (0, None, "degree must be an integer >= 1, got 0"),
+    (-1, None, "degree must be an integer >= 1, got -1"),
+    (3, float("nan"), "gamma must be a finite number > 0, got nan"),
+    (3, -1.0, "gamma must be a finite number > 0, got -1.0"),
+])  # fmt: skip
+def test_kd_refuses_a_kernel_that_makes_no_sense(
+    degree: int, gamma: float | None, message: str
+) -> None:
+    x, y = random_sets(0, n=20, m=20)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kernel_distance(x, y, subsets=2, subset_size=10, degree=degree, gamma=gamma)
 
 
 def test_clap_score() -> None:

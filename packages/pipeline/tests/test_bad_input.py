@@ -160,6 +160,46 @@ def _latents(array: np.ndarray, meta: object = None) -> Callable[[Path, Assets],
     return setup
 
 
+def _encode_two_broken(tmp: Path, a: Assets) -> list[str]:
+    (tmp / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    return ["encode", "--model", str(a.bundle / "codec"), str(a.context), str(tmp / "broken.wav"),
+            "--out", str(tmp / "z")]  # fmt: skip
+
+
+def _encode_same_name(tmp: Path, a: Assets) -> list[str]:
+    for folder in ("a", "b"):
+        (tmp / folder).mkdir()
+        _wav(tmp / folder / "clip.wav", 0.5)
+    return ["encode", "--model", str(a.bundle / "codec"), str(tmp / "a" / "clip.wav"),
+            str(tmp / "b" / "clip.wav"), "--out", str(tmp / "z")]  # fmt: skip
+
+
+def _cae_train_broken(tmp: Path, a: Assets) -> list[str]:
+    data = tmp / "audio"
+    data.mkdir()
+    for i in range(2):
+        (data / f"clip{i}.wav").write_bytes(b"RIFF not really a wave file")
+    return ["train", "--data", str(data), "--out", str(tmp / "run"), *CAE_TRAIN]
+
+
+def _kd(tmp: Path, *extra: str) -> list[str]:
+    rng = np.random.default_rng(0)
+    for name in ("ref", "cand"):
+        np.save(tmp / f"{name}.npy", rng.standard_normal((20, 4)))
+    return ["kd", str(tmp / "ref.npy"), str(tmp / "cand.npy"), "--subsets", "2",
+            "--subset-size", "10", *extra]  # fmt: skip
+
+
+def _rate(path: Path, rate: int) -> Path:
+    sf.write(path, np.zeros(rate, np.float32), rate)
+    return path
+
+
+def _channels(path: Path, channels: int) -> Path:
+    sf.write(path, np.zeros((RATE, channels), np.float32), RATE)
+    return path
+
+
 def _huge_header(tmp: Path, a: Assets) -> list[str]:
     path = tmp / "z.npy"
     with path.open("wb") as file:  # a header claiming 64 x 10^9 floats, then 64 bytes
@@ -338,6 +378,41 @@ CASES = [
          _latents(np.zeros((64, 4), np.float32), {"samples": "abc"}), r"'samples' must be"),
     Case("cae train on an empty folder", "openriff-cae", lambda t, a: [
         "train", "--data", str(t), "--out", str(t / "run"), *CAE_TRAIN], r"no audio files"),
+    # Issue 27: values that make no sense, partial outputs, odd audio.
+    Case("cae decode steps -1", "openriff-cae", lambda t, a: [*_latents(
+        np.zeros((64, 4), np.float32))(t, a), "--steps", "-1"], r"--steps must be >= 1, got -1"),
+    Case("cae roundtrip steps 0", "openriff-cae", lambda t, a: ["roundtrip", "--model",
+        str(a.bundle / "codec"), str(a.context), "--out", str(t / "r.wav"), "--steps", "0"],
+        r"--steps must be >= 1, got 0"),
+    Case("cae encode whose second input is broken", "openriff-cae", _encode_two_broken,
+        r"broken\.wav: cannot read audio"),
+    Case("cae encode of two inputs of one name", "openriff-cae", _encode_same_name,
+        r"would both write .*clip\.npy"),
+    Case("cae train on a missing folder", "openriff-cae", lambda t, a: [
+        "train", "--data", str(t / "nowhere"), "--out", str(t / "run"), *CAE_TRAIN],
+        r"nowhere: not a folder"),
+    Case("cae train on a folder of broken files", "openriff-cae", _cae_train_broken,
+        r"cannot read audio"),
+    Case("kd of degree -1", "openriff-metrics", lambda t, a: _kd(t, "--degree", "-1"),
+        r"degree must be an integer >= 1, got -1"),
+    Case("kd of gamma nan", "openriff-metrics", lambda t, a: _kd(t, "--gamma", "nan"),
+        r"gamma must be a finite number > 0, got nan"),
+    Case("bridge sample cfg nan", "openriff-clap-bridge", lambda t, a: ["sample", "--bridge",
+        str(a.bundle / "bridge"), "--unconditional", "2", "--cfg", "nan", "--out",
+        str(t / "e.npy")], r"--cfg must be a finite number >= 0, got nan"),
+    Case("bridge sample of 0 per prompt", "openriff-clap-bridge", lambda t, a: ["sample",
+        "--bridge", str(a.bundle / "bridge"), "--unconditional", "2", "--n", "0", "--out",
+        str(t / "e.npy")], r"--n must be >= 1, got 0"),
+    Case("train ldm lr -1", "openriff", lambda t, a: ["train", "ldm", "--data",
+        str(a.prepared), "--out", str(t / "run"), "--lr", "-1", "--quiet"],
+        r"lr must be a finite number > 0, got -1"),
+    Case("context at 4 kHz", "openriff", lambda t, a: _gen(a.bundle, t, "--context",
+        str(_rate(t / "low.wav", 4000)), "--out", str(t / "o.wav")), r"sample rate 4000 Hz"),
+    Case("context of 9 channels", "openriff", lambda t, a: _gen(a.bundle, t, "--context",
+        str(_channels(t / "nine.wav", 9)), "--out", str(t / "o.wav")),
+        r"9 channels are not supported"),
+    Case("ui on port 0", "openriff", lambda t, a: ["ui", "--bundle", str(a.bundle),
+        "--port", "0"], r"--port must be in \[1, 65535\], got 0"),
 ]  # fmt: skip
 
 

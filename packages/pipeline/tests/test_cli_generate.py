@@ -188,8 +188,8 @@ def test_bad_input_gives_one_message_and_writes_nothing(
     bad.mkdir()
     sf.write(bad / "empty.wav", np.zeros((0, 1), dtype=np.float32), RATE)
     sf.write(bad / "nan.wav", np.full(RATE, np.nan, dtype=np.float32), RATE, subtype="FLOAT")
-    sf.write(bad / "low.wav", tone(1.0, rate=8000), 8000)
-    sf.write(bad / "three.wav", np.zeros((RATE, 3), dtype=np.float32), RATE)
+    sf.write(bad / "low.wav", tone(1.0, rate=4000), 4000)
+    sf.write(bad / "nine.wav", np.zeros((RATE, 9), dtype=np.float32), RATE)
     (bad / "corrupt.wav").write_bytes(b"RIFF not really a wave file")
     (bad / "a-file").write_text("x")
     clap_free = tmp_path / "clap-free"
@@ -210,8 +210,8 @@ def test_bad_input_gives_one_message_and_writes_nothing(
         ([*gen, *b, "--context", str(bad / "missing.wav"), "--out", out], "no such file"),
         ([*gen, *b, "--context", str(bad / "empty.wav"), "--out", out], "no audio samples"),
         ([*gen, *b, "--context", str(bad / "nan.wav"), "--out", out], "NaN"),
-        ([*gen, *b, "--context", str(bad / "low.wav"), "--out", out], "sample rate 8000"),
-        ([*gen, *b, "--context", str(bad / "three.wav"), "--out", out], "3 channels"),
+        ([*gen, *b, "--context", str(bad / "low.wav"), "--out", out], "sample rate 4000"),
+        ([*gen, *b, "--context", str(bad / "nine.wav"), "--out", out], "9 channels"),
         ([*gen, *b, "--context", str(bad / "corrupt.wav"), "--out", out], "cannot read"),
         ([*gen, "--bundle", str(clap_free), "--context", ctx, "--prompt", "bass", "--out", out],
          "CLAP checkpoint"),

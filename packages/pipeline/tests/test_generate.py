@@ -276,3 +276,33 @@ def test_bf16_generation_agrees_with_fp32_and_is_recorded(bundle: Path) -> None:
     assert np.isfinite(half.audio).all()
     with pytest.raises(ValueError, match="unknown precision 'half'"):
         AccompanimentPipeline.from_pretrained(bundle, precision="half")
+
+
+def test_surround_and_narrow_band_contexts_are_taken(
+    pipeline: AccompanimentPipeline, tmp_path: Path
+) -> None:
+    # 5.1 folds down to stereo as ITU-R BS.775 does (LFE left out); other layouts
+    # alternate; 8 kHz is resampled, with a warning that the band is narrow.
+    from openriff.pipeline.audio_io import fold_down, load_input
+
+    levels = torch.tensor([1.0, 2.0, 3.0, 100.0, 4.0, 5.0])[:, None].expand(6, 10)
+    g = 0.5**0.5
+    torch.testing.assert_close(
+        fold_down(levels)[:, 0], torch.tensor([1 + g * 3 + g * 4, 2 + g * 3 + g * 5])
+    )
+    seven_one = torch.arange(8.0)[:, None].expand(8, 4)
+    torch.testing.assert_close(
+        fold_down(seven_one)[:, 0], torch.tensor([0 + g * 2 + g * (4 + 6), 1 + g * 2 + g * (5 + 7)])
+    )
+    three = torch.tensor([1.0, 2.0, 5.0])[:, None].expand(3, 4)
+    torch.testing.assert_close(fold_down(three)[:, 0], torch.tensor([3.0, 2.0]))
+    t = np.arange(8000) / 8000
+    sf.write(tmp_path / "phone.wav", np.tile((0.2 * np.sin(2 * np.pi * 220 * t))[:, None], (1, 6)),
+             8000)  # fmt: skip
+    with pytest.warns(UserWarning, match="is 8000 Hz: it holds nothing above 4 kHz"):
+        wave = load_input(tmp_path / "phone.wav", "context")
+    assert wave.shape == (2, RATE)
+    with pytest.warns(UserWarning, match="nothing above 4 kHz"):
+        out = pipeline.generate(str(tmp_path / "phone.wav"), steps=2, seed=0)
+    assert out.audio.shape[-1] == RATE
+    assert np.isfinite(out.audio).all()

@@ -1,5 +1,6 @@
 """Preprocessing into shards: contents, CLAP-free and CLAP modes, resume after a crash."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,6 @@ def test_prepare_writes_shards_that_train_reads(data: Path, codec, tmp_path: Pat
 
 
 def test_prepare_keeps_songs_apart_by_id_and_reads_one_split(codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import json
 
     from helpers import moises_song, slakh_track
 
@@ -127,6 +127,17 @@ def test_prepare_resumes_after_a_crash(data: Path, codec, tmp_path: Path) -> Non
     assert len(list((out / "train").glob("*.safetensors"))) == 3
     with pytest.raises(ValueError, match="other settings"):
         prepare(PrepareConfig(data=str(data), pairs=PAIRS, seed=2), codec, out, show_progress=False)
+    # A folder that holds no finished shard does not lock its settings: a first try
+    # stopped before any song, then a corrected one, into the same folder.
+    retry = tmp_path / "retry"
+    with pytest.raises(KeyboardInterrupt):
+        prepare(PrepareConfig(data=str(data), pairs=PAIRS, seed=3), codec, retry,
+                show_progress=False, on_song=crash_after_first)  # fmt: skip
+    for shard in retry.glob("*/*.safetensors"):
+        shard.unlink()  # as if it stopped before the first song was written
+    prepare(config, codec, retry, show_progress=False)
+    assert json.loads((retry / "prepare.json").read_text())["config"]["seed"] == 1
+    assert len(list((retry / "train").glob("*.safetensors"))) == 3
 
 
 def test_prepare_with_clap(data: Path, codec, clap_checkpoint: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +156,6 @@ def test_prepare_with_clap(data: Path, codec, clap_checkpoint: Path, tmp_path: P
 
 
 def test_prepare_with_context_chroma(data: Path, codec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import json
 
     from openriff.pipeline.chroma import context_chroma
     from openriff.pipeline.data.layout import load_stems, read_generic

@@ -243,3 +243,17 @@ def test_dataset_layout_and_cli(tmp_path: Path) -> None:
         synth_dataset(parallel, 1, workers=0)
     with pytest.raises(ValueError, match="bars"):
         synth_song(0, bars=0)
+
+
+def test_a_resumed_synth_removes_the_half_written_songs_of_a_killed_run(tmp_path: Path) -> None:
+    from openriff.pipeline.data.synth import synth_dataset
+
+    stale = tmp_path / ".song_0000.k1ll3d00"
+    stale.mkdir(parents=True)
+    (stale / "bass.wav").write_bytes(b"half")
+    keep = tmp_path / ".notes"
+    keep.mkdir()
+    synth_dataset(tmp_path, 1, bars=1)
+    assert not stale.exists()
+    assert keep.is_dir()  # only the writer's own temporaries go
+    assert (tmp_path / "song_0000" / "song.json").is_file()

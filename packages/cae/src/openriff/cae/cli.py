@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from openriff.cae.audio import AudioError, load_audio, save_audio
+from openriff.cae.audio import AudioError, audio_info, load_audio, save_audio
 from openriff.cae.checkpoint import from_preset, from_pretrained
 from openriff.cae.codec import DECODINGS, SpectrogramCodec
 from openriff.cae.files import write_atomic
@@ -86,15 +86,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _planned(
+    inputs: list[str], out: Path, suffixes: tuple[str, ...], overwrite: bool
+) -> list[Path]:
+    """Each input's outputs (``out/STEM.SUFFIX``), checked free and distinct before any work.
+
+    Two inputs with one name (``a/x.wav`` and ``b/x.wav``) would write the same file.
+    """
+    seen: dict[Path, str] = {}
+    for source in inputs:
+        for suffix in suffixes:
+            target = out / f"{Path(source).stem}{suffix}"
+            if target in seen:
+                raise CLIError(f"{seen[target]} and {source} would both write {target}")
+            seen[target] = source
+            _check_free(target, overwrite)
+    return list(seen)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
-    """Encode audio files to ``.npy`` latents (``encode``)."""
+    """Encode audio files to ``.npy`` latents (``encode``).
+
+    Every input is checked (readable audio) and every output (free, distinct) before the
+    first file is written: a refused run leaves nothing behind.
+    """
     model = _model(args)
     out = Path(args.out)
+    _planned(args.inputs, out, (".npy", ".json"), args.overwrite)
+    for source in args.inputs:
+        if not Path(source).is_file():
+            raise CLIError(f"{source}: no such file")
+        audio_info(source)
     for source in args.inputs:
         source = Path(source)
         npy = out / f"{source.stem}.npy"
         meta = out / f"{source.stem}.json"
-        _check_free(npy, args.overwrite)
         wave = load_audio(source, model.sample_rate)
         latents = model.encode(wave[None].to(args.device))[0].cpu().numpy()  # (D, T)
         write_atomic(npy, functools.partial(_save_array, latents.astype(np.float32)))
@@ -162,13 +188,15 @@ def _recorded_length(path: Path, most: float) -> int | None:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``.npy`` latents to audio files (``decode``)."""
+    if args.steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {args.steps}")
     model = _model(args)
     out = Path(args.out)
-    for source in args.inputs:
-        source = Path(source)
+    _planned(args.inputs, out, (f".{args.format}",), args.overwrite)
+    read = {s: _read_latents(Path(s), model.latent_dim, model.hop_length) for s in args.inputs}
+    for source in map(Path, args.inputs):
         target = out / f"{source.stem}.{args.format}"
-        _check_free(target, args.overwrite)
-        latents, samples = _read_latents(source, model.latent_dim, model.hop_length)
+        latents, samples = read[str(source)]
         generator = torch.Generator(args.device).manual_seed(args.seed)
         wave = model.decode(
             latents[None].to(args.device),
@@ -184,6 +212,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
     """Encode and decode one audio file (``roundtrip``)."""
+    if args.steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {args.steps}")
     model = _model(args)
     target = Path(args.out)
     _check_free(target, args.overwrite)

@@ -453,6 +453,8 @@ class SpectrogramCodec(nn.Module):
                 raise ValueError("latents contain NaN or infinite values")
         if length is not None and length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
         decoding = self.decoding if decoding is None else _checked_decoding(decoding)
         param = self._param()
         channels = [z.to(param.device, param.dtype) for z in channels]

@@ -39,6 +39,7 @@ from openriff.cae.files import (
     atomic_directory,
     load_weights,
     read_torch_state,
+    remove_temporaries,
     writer_lock,
 )
 from openriff.cae.runs import (
@@ -242,6 +243,8 @@ def _train(
     )
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
+    if d.rank == 0:  # a killed run's half-written checkpoint folders
+        remove_temporaries(run / "checkpoints", "step-")
     existing = checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, device)

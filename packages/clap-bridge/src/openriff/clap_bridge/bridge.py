@@ -186,6 +186,8 @@ class ClapBridge:
     ) -> Tensor:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if not math.isfinite(guidance) or guidance < 0:
+            raise ValueError(f"cfg must be a finite number >= 0, got {guidance}")
         denoiser: Any = self.denoiser
         if cond is not None and guidance != 1.0:
             denoiser = MultiConditionGuidance(

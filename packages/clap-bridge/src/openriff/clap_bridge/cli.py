@@ -20,6 +20,7 @@ unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -113,6 +114,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Sample audio embeddings from a bridge (``sample``)."""
     from openriff.clap_bridge.bridge import ClapBridge
 
+    # The bridge's own checks, made before anything is loaded.
+    if args.steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {args.steps}")
+    if args.n < 1:
+        raise CLIError(f"--n must be >= 1, got {args.n}")
+    if not math.isfinite(args.cfg) or args.cfg < 0:
+        raise CLIError(f"--cfg must be a finite number >= 0, got {args.cfg}")
+    if args.unconditional is not None and args.unconditional < 1:
+        raise CLIError(f"--unconditional must be >= 1, got {args.unconditional}")
     _check_free(args.out, args.overwrite)
     bridge = ClapBridge.from_pretrained(args.bridge, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -156,6 +156,24 @@ def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = True) 
             shutil.rmtree(tmp)
 
 
+def remove_temporaries(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
+    """Delete the temporary folders a killed writer left in ``folder``; returns them.
+
+    :func:`atomic_directory` builds ``NAME`` in a hidden ``.NAME.XXXXXXXX`` beside it; a
+    run killed meanwhile leaves that behind. Call this where one writer holds the folder
+    (under :func:`writer_lock`), with the ``prefix`` of the names it writes (``"step-"``,
+    ``"song_"``): only hidden folders ``.{prefix}*`` are removed, never a lock or a
+    finished ``NAME``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    stale = [p for p in root.glob(f".{prefix}*") if p.is_dir() and not p.name.endswith(".lock")]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def lock_path(target: str | os.PathLike[str]) -> Path:
     """Where the lock of an output file or folder lives: ``.NAME.lock`` beside it."""
     path = Path(target)

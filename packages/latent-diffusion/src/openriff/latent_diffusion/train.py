@@ -46,6 +46,7 @@ from openriff.latent_diffusion.files import (
     atomic_directory,
     load_weights,
     read_torch_state,
+    remove_temporaries,
     writer_lock,
 )
 from openriff.latent_diffusion.objectives import OBJECTIVES, Loss
@@ -259,6 +260,8 @@ def _train(
     generator = torch.Generator().manual_seed(config.seed)
     plateau = _Plateau()
     step = 0
+    if d.rank == 0:  # a killed run's half-written checkpoint folders
+        remove_temporaries(run / "checkpoints", "step-")
     existing = checkpoints(run)
     if existing:
         step = _resume(existing[-1], model, ema, optimizer, generator, plateau, device)

@@ -22,10 +22,16 @@ from openriff.metrics.frechet import frechet_distance
 
 
 def apa(d_yx: float, d_yxp: float, d_xxp: float) -> float:
-    """APA from the three distances ``d(Y, X)``, ``d(Y, X')`` and ``d(X, X')``."""
+    """APA from the three distances ``d(Y, X)``, ``d(Y, X')`` and ``d(X, X')``.
+
+    A negative distance is taken as 0: the unbiased kernel distance (KD) of two sets from
+    one distribution is negative about half the time (its estimate of 0 has noise), and
+    the Fréchet distance can round below 0; both mean "no measurable distance".
+    """
     for name, value in (("d(Y, X)", d_yx), ("d(Y, X')", d_yxp), ("d(X, X')", d_xxp)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite distance >= 0, got {value}")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite distance, got {value}")
+    d_yx, d_yxp, d_xxp = max(d_yx, 0.0), max(d_yxp, 0.0), max(d_xxp, 0.0)
     if d_xxp == 0:
         raise ValueError(
             "d(X, X') = 0: the matching and misaligned pairs are indistinguishable, so APA "

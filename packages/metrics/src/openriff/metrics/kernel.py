@@ -30,6 +30,12 @@ def polynomial_mmd(
     m, n = x.shape[0], y.shape[0]
     if m < 2 or n < 2:
         raise ValueError(f"MMD needs at least 2 samples per set, got {m} and {n}")
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+        raise ValueError(f"degree must be an integer >= 1, got {degree}")
+    if gamma is not None and not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a finite number > 0, got {gamma}")
+    if not np.isfinite(coef0):
+        raise ValueError(f"coef0 must be finite, got {coef0}")
     g = 1.0 / x.shape[1] if gamma is None else gamma
     k_xx = (g * x @ x.T + coef0) ** degree
     k_yy = (g * y @ y.T + coef0) ** degree

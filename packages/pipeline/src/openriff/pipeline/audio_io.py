@@ -2,7 +2,10 @@
 
 Inputs (a context, a stem to edit, a reference) are a file path or an array ``[S]`` /
 ``[C, S]``; every problem (missing or unreadable file, no samples, NaN, a sample rate or
-channel count the models cannot use) is a ``ValueError`` naming the input. Outputs are
+channel count the models cannot use) is a ``ValueError`` naming the input. Rates from 8 to
+384 kHz are resampled to 48 kHz (below 32 kHz with a warning: the band is narrow); more
+than two channels are folded down to stereo (:func:`fold_down`: 5.1 and 7.1 as ITU-R
+BS.775 does, other layouts by alternating channels). Outputs are
 written atomically: all files of one generation go to temporary names first and are
 renamed together when every one of them is complete.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, Union
@@ -23,10 +27,14 @@ from torch import Tensor
 from openriff.latent_diffusion.files import open_to_umask
 
 SAMPLE_RATE = 48_000
-# Below this a recording lacks most of the band the models hear; almost always a mistake.
-MIN_SAMPLE_RATE = 16_000
+# Telephone-band audio is the lowest rate taken; below NARROW_SAMPLE_RATE it is taken
+# with a warning, since the models heard full-band (48 kHz) music in training.
+MIN_SAMPLE_RATE = 8_000
+NARROW_SAMPLE_RATE = 32_000
 MAX_SAMPLE_RATE = 384_000
-MAX_CHANNELS = 2
+MAX_CHANNELS = 8  # up to 7.1; more than 2 are folded down to stereo
+# ITU-R BS.775 fold-down gain of the centre and surround channels (-3 dB); the LFE is left out.
+SURROUND_GAIN = 0.5**0.5
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 AudioInput: TypeAlias = Union[str, "os.PathLike[str]", NDArray[np.floating[Any]], Tensor]
 """An audio input: a path, or an array / tensor ``[S]`` or ``[C, S]`` (with its rate)."""
@@ -52,7 +60,7 @@ def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) ->
                 _, rate, channels = audio_info(path)
                 _check_format(f"{name} {path}", rate, channels)
             # Missing, unreadable, empty or NaN files: openriff-cae's errors name the file.
-            return load_audio(path, SAMPLE_RATE)
+            return fold_down(load_audio(path, SAMPLE_RATE))
         except AudioError as error:
             raise ValueError(f"{name} {error}") from error
     array = np.asarray(source, dtype=np.float32)
@@ -66,7 +74,27 @@ def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) ->
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: contains NaN or infinite samples")
     data = resample(np.ascontiguousarray(array.T), sample_rate, SAMPLE_RATE)  # (S, C)
-    return torch.from_numpy(np.ascontiguousarray(data.T))
+    return fold_down(torch.from_numpy(np.ascontiguousarray(data.T)))
+
+
+def fold_down(wave: Tensor) -> Tensor:
+    """``[C, S]`` audio with more than two channels as stereo ``[2, S]`` (else unchanged).
+
+    Six channels are 5.1 and eight are 7.1 in the WAVE order (L, R, C, LFE, then the
+    surround pairs, left first): each side is its front channel plus the centre and its
+    surround channels at -3 dB, and the LFE is left out (ITU-R BS.775). Other counts:
+    even channels to the left, odd ones to the right, averaged (the codecs' own rule,
+    :func:`openriff.cae.codec.adapt_channels`).
+    """
+    channels = wave.shape[0]
+    if channels <= 2:
+        return wave
+    if channels in (6, 8):
+        centre = SURROUND_GAIN * wave[2]
+        left = wave[0] + centre + SURROUND_GAIN * wave[4::2].sum(0)
+        right = wave[1] + centre + SURROUND_GAIN * wave[5::2].sum(0)
+        return torch.stack([left, right])
+    return torch.stack([wave[0::2].mean(0), wave[1::2].mean(0)])
 
 
 def _check_format(label: str, rate: int, channels: int) -> None:
@@ -75,10 +103,16 @@ def _check_format(label: str, rate: int, channels: int) -> None:
             f"{label}: sample rate {rate} Hz is not supported "
             f"(use {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz; 48 kHz is native)"
         )
+    if rate < NARROW_SAMPLE_RATE:
+        warnings.warn(
+            f"{label} is {rate} Hz: it holds nothing above {rate / 2000:g} kHz, while the "
+            "model heard full-band music in training",
+            stacklevel=4,
+        )
     if not 1 <= channels <= MAX_CHANNELS:
         raise ValueError(
-            f"{label}: {channels} channels are not supported (mono or stereo; arrays are "
-            "[C, S], so a [S, C] array must be transposed)"
+            f"{label}: {channels} channels are not supported (1 to {MAX_CHANNELS}; arrays "
+            "are [C, S], so a [S, C] array must be transposed)"
         )
 
 

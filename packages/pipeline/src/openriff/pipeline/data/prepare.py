@@ -220,6 +220,7 @@ def prepare(
         "codec": codec_source,
     }
     record = root / "prepare.json"
+    previous: Any = None
     if record.is_file():
         previous = json.loads(record.read_text())
         # Folders prepared before a setting existed were prepared without it.
@@ -227,11 +228,12 @@ def prepare(
                   "split": None}  # fmt: skip
         for key, value in before.items():
             previous.get("config", {}).setdefault(key, value)
-        if previous != settings:
+        finished = any(root.glob("*/*.safetensors"))
+        if previous != settings and finished:
             raise ValueError(
                 f"{root} was prepared with other settings ({record}); use a new folder"
             )
-    else:
+    if not record.is_file() or previous != settings:  # new, or nothing finished before
         tmp = root / f".prepare.json.{os.getpid()}.tmp"  # ranks may race here: own files
         tmp.write_text(json.dumps(settings, indent=1) + "\n")
         os.replace(tmp, record)

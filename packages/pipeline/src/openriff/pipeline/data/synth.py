@@ -140,6 +140,9 @@ def synth_dataset(
 def _synth_into(
     root: Path, songs: int, seed: int, bars: int, workers: int, style: str
 ) -> list[Path]:
+    from openriff.latent_diffusion.files import remove_temporaries
+
+    remove_temporaries(root, "song_")  # songs a killed run left half-written
     folders = [root / f"song_{seed + i:04d}" for i in range(songs)]
     jobs = [
         (seed + i, bars, style, folder)
