@@ -190,6 +190,10 @@ def _kd(tmp: Path, *extra: str) -> list[str]:
             "--subset-size", "10", *extra]  # fmt: skip
 
 
+def _fad(tmp: Path, *extra: str) -> list[str]:
+    return ["fad", *_kd(tmp)[1:3], *extra]
+
+
 def _rate(path: Path, rate: int) -> Path:
     sf.write(path, np.zeros(rate, np.float32), rate)
     return path
@@ -411,6 +415,13 @@ CASES = [
     Case("context of 9 channels", "openriff", lambda t, a: _gen(a.bundle, t, "--context",
         str(_channels(t / "nine.wav", 9)), "--out", str(t / "o.wav")),
         r"9 channels are not supported"),
+    Case("fad of negative batch size", "openriff-metrics", lambda t, a: _fad(t,
+        "--batch-size", "-5"), r"--batch-size >= 2; got 0 and -5"),
+    Case("corpus with validation 2", "openriff", lambda t, a: ["data", "corpus", "--out",
+        str(t / "midi"), "--validation", "2"], r"validation must be in \[0, 1\), got 2"),
+    Case("prepare with validation 2", "openriff", lambda t, a: ["prepare", "--data",
+        str(t), "--out", str(t / "prep"), "--codec", str(a.bundle / "codec"),
+        "--validation", "2"], r"validation must be in \[0, 1\), got 2"),
     Case("ui on port 0", "openriff", lambda t, a: ["ui", "--bundle", str(a.bundle),
         "--port", "0"], r"--port must be in \[1, 65535\], got 0"),
 ]  # fmt: skip

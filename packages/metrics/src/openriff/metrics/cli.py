@@ -141,6 +141,11 @@ def _need_embeddings(reference: Reference, path: Path, metric: str) -> Any:
 
 def cmd_fad(args: argparse.Namespace) -> dict[str, Any]:
     """Fréchet distance (``fad``)."""
+    if args.batches < 0 or (args.batches and args.batch_size < 2) or args.batch_size < 0:
+        raise CLIError(
+            f"--batches must be >= 0 (0: all candidates) and, with batches, --batch-size "
+            f">= 2; got {args.batches} and {args.batch_size}"
+        )
     if args.save_reference is not None and args.save_reference.exists() and not args.overwrite:
         raise CLIError(f"{args.save_reference} exists; pass --overwrite to replace it")
     inputs = _Inputs(args)

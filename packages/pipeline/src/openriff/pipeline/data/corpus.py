@@ -177,6 +177,8 @@ def export_corpus(
 
     root = Path(out)
     report = CorpusReport()
+    if not 0.0 <= validation < 1.0:  # checked before the corpus is listed (minutes)
+        raise ValueError(f"validation must be in [0, 1), got {validation}")
     chosen = corpus_pieces(collections, split=split, validation=validation, seed=seed)
     with writer_lock(root):
         known = _skipped_before(root / SKIPPED)

@@ -83,6 +83,8 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         check_layout(self.layout, self.split)
+        if not 0.0 <= self.validation < 1.0:
+            raise ValueError(f"validation must be in [0, 1), got {self.validation}")
         if self.context_lufs is not None and not -60.0 <= self.context_lufs <= 0.0:
             raise ValueError(f"context_lufs must be in [-60, 0] LUFS, got {self.context_lufs}")
         if not 0.0 <= self.level_augment_db <= 20.0:
