@@ -7,11 +7,15 @@ machine swaps or the process is killed.
 
 ``BYTES_PER_SECOND`` is the growth of peak memory (resident set) per second of output and
 per stem, ``BASE_BYTES`` what a run holds before it (model, libraries). Measured with
-``/usr/bin/time -v openriff generate --duration D --steps 2`` and the default bundle on
-the 2-core CPU: 1.14 GiB at D = 30 s, 3.03 GiB at D = 300 s, so 7.2 MiB per second over
-0.93 GiB. The limits use 12 MiB and 1.5 GiB: other modes (candidates in a batch,
-inpainting's padded copies, a stereo codec) hold more copies than this measurement. A
-request is allowed ``MEMORY_SHARE`` of the machine's physical memory.
+``/usr/bin/time -v openriff generate --context C --steps 2`` and the default bundle on the
+2-core CPU, with the block-wise decoding of issue 28, for a stereo context of 3 and of 30
+minutes: 1.39 GiB and 7.95 GiB, so 4.1 MiB per second over 0.65 GiB (issue 27; before
+the block-wise decoding it was 7.2 MiB per second). The growth is the whole-length audio
+the run holds at once (context, its levelled copy, the stem's channels, the mix and their
+float64 loudness filtering), not the models. The limits use 7 MiB and 1.5 GiB: other
+modes (candidates in a batch, inpainting's padded copies, a stereo codec) hold more
+copies than this measurement. A request is allowed ``MEMORY_SHARE`` of the machine's
+physical memory.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import math
 import os
 
 SAMPLE_RATE = 48_000
-BYTES_PER_SECOND = 12 * 2**20
+BYTES_PER_SECOND = 7 * 2**20
 BASE_BYTES = 3 * 2**29
 MEMORY_SHARE = 0.75
 
