@@ -48,6 +48,37 @@ def test_loudness_is_bs1770() -> None:
     assert loudness(sine(0.2, 997.0, 0.1)) == pytest.approx(-23.01, abs=0.1)
 
 
+LOUDNESS_CASES = [(48_000, 3.7, 2), (48_000, 30.0, 1), (44_100, 5.3, 2), (48_000, 0.45, 2)]
+
+
+@pytest.mark.parametrize(("rate", "seconds", "channels"), LOUDNESS_CASES)
+def test_loudness_equals_pyloudnorm(rate: int, seconds: float, channels: int) -> None:
+    # Filtered a chunk at a time (30 s is longer than a chunk) and gated as BS.1770-4 and
+    # pyloudnorm gate: the same value.
+    import pyloudnorm
+
+    rng = np.random.default_rng(int(seconds * 10))
+    n = round(seconds * rate)
+    gate = np.sin(2 * np.pi * 0.3 * np.arange(n) / rate) > -0.5
+    x = (0.1 * rng.standard_normal((channels, n)) * gate).astype(np.float32)
+    x[:, : n // 3] *= 1e-4  # a quiet third: both gates matter
+    reference = pyloudnorm.Meter(rate).integrated_loudness(x.T.astype(np.float64))
+    assert loudness(x, rate) == pytest.approx(reference, abs=1e-9)
+
+
+def test_loudness_of_a_long_stem_needs_less_memory_than_the_stem() -> None:
+    # pyloudnorm copies the signal in float64 twice (about 5x a float32 stereo stem, 4 GB
+    # for 30 minutes); here the peak stays below the stem's own size.
+    import tracemalloc
+
+    x = (0.1 * np.random.default_rng(0).standard_normal((2, 120 * RATE))).astype(np.float32)
+    tracemalloc.start()
+    loudness(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < x.nbytes, (peak, x.nbytes)
+
+
 def test_gain_to_reaches_the_target_within_the_peak_ceiling() -> None:
     quiet = sine(2.0, 440.0, 0.01)
     gain = gain_to(quiet, -14.0)

@@ -25,6 +25,7 @@ which provably never lets a sample over the ceiling (see :func:`limit`).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -57,19 +58,74 @@ def loudness(wave: ArrayLike, sample_rate: int = SAMPLE_RATE) -> float:
 
     Shorter than 400 ms (no BS.1770 gating block): the RMS level in dBFS instead.
     """
-    array = np.asarray(wave, dtype=np.float64)
+    array = np.asarray(wave)
     if array.ndim == 1:
         array = array[None]
     if array.size == 0 or not np.any(array):
         return -math.inf
     if array.shape[-1] < BLOCK_SECONDS * sample_rate:
-        rms = float(np.sqrt(np.mean(array**2)))
+        rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64))))
         return 20 * math.log10(rms) if rms > 0 else -math.inf
-    import pyloudnorm
-
-    meter = pyloudnorm.Meter(sample_rate)
-    value = float(meter.integrated_loudness(array.T))  # (S, C)
+    value = _gated_loudness(_block_powers(array, sample_rate))
     return value if math.isfinite(value) else -math.inf
+
+
+# BS.1770 channel weights (L, R, C, Ls, Rs), as pyloudnorm applies them.
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
+_CHUNK = 2**20  # samples filtered at once: memory stays bounded for any length
+
+
+def _block_powers(array: NDArray[np.floating[Any]], sample_rate: int) -> NDArray[np.float64]:
+    """Mean squares ``[C, blocks]`` of the K-weighted signal in BS.1770's gating blocks.
+
+    pyloudnorm's ``Meter.integrated_loudness`` (whose K-weighting filters and block bounds
+    these are, and whose result :func:`loudness` equals) copies the whole signal in float64
+    and filters it at once: 4 GB for a 30-minute stereo stem. Here each channel is
+    filtered a chunk at a time, carrying the filters' state, and each block is summed as
+    soon as its samples are in.
+    """
+    from pyloudnorm import IIRfilter
+    from scipy.signal import lfilter
+
+    stages = [IIRfilter(4.0, 1 / math.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+              IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]  # K-weighting  # fmt: skip
+    channels, total = array.shape
+    step = BLOCK_SECONDS * (1.0 - 0.75)
+    count = int(np.round((total / sample_rate - BLOCK_SECONDS) / step)) + 1
+    j = np.arange(count)
+    lo = (BLOCK_SECONDS * (j * 0.25) * sample_rate).astype(np.int64)
+    hi = np.minimum((BLOCK_SECONDS * (j * 0.25 + 1) * sample_rate).astype(np.int64), total)
+    z = np.zeros((channels, count))
+    for c in range(channels):
+        states = [np.zeros(max(len(s.a), len(s.b)) - 1) for s in stages]
+        kept, start, block = np.zeros(0), 0, 0  # filtered samples from `start` on
+        for first in range(0, total, _CHUNK):
+            piece = np.asarray(array[c, first : first + _CHUNK], dtype=np.float64)
+            for i, s in enumerate(stages):
+                piece, states[i] = lfilter(s.b, s.a, piece, zi=states[i])
+                piece = s.passband_gain * piece
+            kept = np.concatenate([kept, piece])
+            end = first + piece.shape[0]
+            while block < count and (hi[block] <= end or end == total):
+                segment = kept[lo[block] - start : hi[block] - start]
+                z[c, block] = np.sum(np.square(segment)) / (BLOCK_SECONDS * sample_rate)
+                block += 1
+            drop = (lo[block] if block < count else end) - start
+            kept, start = kept[drop:], start + drop
+    return z
+
+
+def _gated_loudness(z: NDArray[np.float64]) -> float:
+    """BS.1770-4 gated loudness (LUFS) of block mean squares ``[C, blocks]``."""
+    weights = np.asarray(_CHANNEL_WEIGHTS[: z.shape[0]])[:, None]
+    # No block above a gate: the mean of nothing is NaN, and the loudness -inf (silence).
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        blocks = -0.691 + 10.0 * np.log10((weights * z).sum(0))
+        above = blocks >= -70.0
+        relative = -0.691 + 10.0 * np.log10((weights[:, 0] * z[:, above].mean(1)).sum()) - 10.0
+        gated = np.nan_to_num(z[:, (blocks > relative) & (blocks > -70.0)].mean(1))
+        return float(-0.691 + 10.0 * np.log10((weights[:, 0] * gated).sum()))
 
 
 def gain_to(wave: ArrayLike, target: float, sample_rate: int = SAMPLE_RATE) -> float:
@@ -159,14 +215,20 @@ def limit(
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    magnitude = np.abs(np.atleast_2d(wave)).max(0).astype(np.float64)  # (S,)
-    need = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-30))
+    # float32 throughout (a long stem is large): the ceiling sits 1e-5 below OUTPUT_PEAK,
+    # far above float32 rounding.
+    channels = np.atleast_2d(np.asarray(wave, np.float32))
+    magnitude = np.abs(channels[0])  # (S,), the loudest channel at each sample
+    for channel in channels[1:]:
+        np.maximum(magnitude, np.abs(channel), out=magnitude)
+    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(magnitude, 1e-30))
+    del magnitude
     radius = max(1, round(lookahead * sample_rate / 2))
     span = 2 * radius + 1 + 2 * round(hold * sample_rate)
     gain = uniform_filter1d(minimum_filter1d(need, span, mode="nearest"), 2 * radius + 1,
                             mode="nearest")  # fmt: skip
-    gain = np.minimum(gain, need)  # the average's rounding, not its design, could exceed it
-    out = (np.asarray(wave, np.float64) * gain).astype(np.float32)
+    np.minimum(gain, need, out=gain)  # the average's rounding, not its design, could exceed it
+    out = (channels * gain).astype(np.float32, copy=False).reshape(np.shape(wave))
     reduction = max(0.0, -20 * math.log10(max(float(gain.min(initial=1.0)), 1e-30)))
     return out, reduction
 

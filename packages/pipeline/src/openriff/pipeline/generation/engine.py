@@ -441,7 +441,7 @@ class Engine(Conditioner):
 
 
 def _numpy(audio: Tensor) -> NDArray[np.float32]:
-    out: NDArray[np.float32] = audio.cpu().numpy().astype(np.float32)
+    out: NDArray[np.float32] = audio.cpu().numpy().astype(np.float32, copy=False)
     return out
 
 
