@@ -11,12 +11,12 @@ from openriff.pipeline import limits
 
 def test_limits_follow_the_machine_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "memory_bytes", lambda: 8 * 2**30)
-    # 75% of 8 GiB = 6 GiB, less 1.5 GiB, at 7 MiB per second and stem.
-    assert limits.max_seconds(1) == pytest.approx(4.5 * 1024 / 7)
-    assert limits.max_seconds(4) == pytest.approx(4.5 * 1024 / 7 / 4)
-    limits.check_request(650 * 48_000, 1)  # 10.8 minutes: fits
-    with pytest.raises(ValueError, match=r"4 x 200 s of audio would need about 6\.97 GiB"):
-        limits.check_request(200 * 48_000, 4, "loop")
+    # 75% of 8 GiB = 6 GiB, less 1.5 GiB, at 4 MiB per second and stem.
+    assert limits.max_seconds(1) == pytest.approx(4.5 * 1024 / 4)
+    assert limits.max_seconds(4) == pytest.approx(4.5 * 1024 / 4 / 4)
+    limits.check_request(1100 * 48_000, 1)  # 18 minutes: fits
+    with pytest.raises(ValueError, match=r"4 x 300 s of audio would need about 6\.19 GiB"):
+        limits.check_request(300 * 48_000, 4, "loop")
     monkeypatch.setattr(limits, "memory_bytes", lambda: 1 * 2**30)  # less than the base
     assert limits.max_seconds(1) == 0.0
     with pytest.raises(ValueError, match="allows 0 s"):

@@ -8,11 +8,11 @@ machine swaps or the process is killed.
 ``BYTES_PER_SECOND`` is the growth of peak memory (resident set) per second of output and
 per stem, ``BASE_BYTES`` what a run holds before it (model, libraries). Measured with
 ``/usr/bin/time -v openriff generate --context C --steps 2`` and the default bundle on the
-2-core CPU, with the block-wise decoding of issue 28, for a stereo context of 3 and of 30
-minutes: 1.39 GiB and 7.95 GiB, so 4.1 MiB per second over 0.65 GiB (issue 27; before
-the block-wise decoding it was 7.2 MiB per second). The growth is the whole-length audio
-the run holds at once (context, its levelled copy, the stem's channels, the mix and their
-float64 loudness filtering), not the models. The limits use 7 MiB and 1.5 GiB: other
+2-core CPU for a stereo context of 3 and of 30 minutes: 1.18 GiB and 4.60 GiB, so 2.1
+MiB per second over 0.81 GiB (issue 27, with chunked loudness; 7.95 GiB for 30 minutes
+before it, 7.2 MiB per second before the block-wise decoding of issue 28). The growth is
+the whole-length audio the run holds at once (context, its levelled copy, the stem's
+channels, the mix), not the models. The limits use 4 MiB and 1.5 GiB: other
 modes (candidates in a batch, inpainting's padded copies, a stereo codec) hold more
 copies than this measurement. A request is allowed ``MEMORY_SHARE`` of the machine's
 physical memory.
@@ -24,7 +24,7 @@ import math
 import os
 
 SAMPLE_RATE = 48_000
-BYTES_PER_SECOND = 7 * 2**20
+BYTES_PER_SECOND = 4 * 2**20
 BASE_BYTES = 3 * 2**29
 MEMORY_SHARE = 0.75
 
