@@ -212,6 +212,7 @@ def test_a_bundle_without_clap_disables_its_controls_with_the_reason() -> None:
         studio.run(Request(mode="song", parts=("bass",), duration=1.0))
     assert studio.recommended()["steps"] == studio.pipeline.recommended.get("steps", 30)
     app = build_app(studio)
+    assert app.analytics_enabled is False  # the page reports nothing to gradio's servers
     config = app.get_config_file()
     labels = {c["props"].get("label"): c["props"] for c in config["components"]
               if "label" in c.get("props", {})}  # fmt: skip

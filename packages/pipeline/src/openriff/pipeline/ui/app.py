@@ -44,7 +44,8 @@ def build_app(studio: Studio) -> Any:
         (f"{name} (unavailable: {clap})" if clap and name in CLAP_MODES else name, name)
         for name in MODES
     ]
-    with gr.Blocks(title="OpenRiff") as app:
+    # Nothing leaves the machine: gradio's usage analytics stay off.
+    with gr.Blocks(title="OpenRiff", analytics_enabled=False) as app:
         gr.Markdown(
             "# OpenRiff\nAn accompaniment stem that fits your music. Upload or record a "
             "context, choose a mode, generate."
