@@ -206,6 +206,19 @@ def test_the_two_copies_of_the_safe_files_module_stay_the_same() -> None:
     assert bodies[0] == bodies[1]
 
 
+def test_the_three_copies_of_the_flags_module_are_identical() -> None:
+    """Every numeric flag of the four CLIs is ranged by ``flags.Number``; openriff-cae and
+    openriff-metrics depend on no sibling, so they keep copies of latent-diffusion's."""
+    src = ROOT / "packages"
+    copies = [
+        src / "latent-diffusion" / "src" / "openriff" / "latent_diffusion" / "flags.py",
+        src / "cae" / "src" / "openriff" / "cae" / "flags.py",
+        src / "metrics" / "src" / "openriff" / "metrics" / "flags.py",
+    ]
+    texts = {path.read_text() for path in copies}
+    assert len(texts) == 1
+
+
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the openriff modules it imports (at module level or inside functions)."""
     files = {}

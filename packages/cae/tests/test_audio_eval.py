@@ -45,3 +45,32 @@ def test_empty_audio_is_named(tmp_path: Path) -> None:
     sf.write(tmp_path / "empty.wav", np.zeros((0, 1), dtype=np.float32), 48_000)
     with pytest.raises(AudioError, match=r"empty\.wav: no audio samples"):
         load_audio(tmp_path / "empty.wav", 48_000)
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100, 22_050])
+def test_streamed_blocks_equal_the_whole_file(tmp_path: Path, rate: int) -> None:
+    from openriff.cae.audio import stream_audio
+
+    noise = 0.1 * np.random.default_rng(rate).standard_normal((3 * rate + 777, 2))
+    sf.write(tmp_path / "n.wav", noise.astype(np.float32), rate, subtype="FLOAT")
+    blocks = list(stream_audio(tmp_path / "n.wav", 48_000, block=10_000))
+    assert len(blocks) >= 6  # 10 000 samples of the file at a time
+    assert all(block.shape[0] == 2 and block.dtype == torch.float32 for block in blocks)
+    # soxr's stream resamples exactly as its one-shot call: bit for bit.
+    torch.testing.assert_close(torch.cat(blocks, 1), load_audio(tmp_path / "n.wav", 48_000),
+                               rtol=0, atol=0)  # fmt: skip
+
+
+def test_streamed_blocks_refuse_what_load_refuses(tmp_path: Path) -> None:
+    from openriff.cae.audio import stream_audio
+
+    bad = np.zeros((30_000, 1), np.float32)
+    bad[25_000] = np.nan  # in the third block: found as it is read
+    sf.write(tmp_path / "nan.wav", bad, 48_000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan\.wav: contains NaN or infinite samples"):
+        list(stream_audio(tmp_path / "nan.wav", 48_000, block=10_000))
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 1), dtype=np.float32), 48_000)
+    with pytest.raises(AudioError, match=r"empty\.wav: no audio samples"):
+        list(stream_audio(tmp_path / "empty.wav", 48_000))
+    with pytest.raises(AudioError, match=r"gone\.wav: no such file"):
+        list(stream_audio(tmp_path / "gone.wav", 48_000))

@@ -327,7 +327,8 @@ CASES = [
          r"TrainConfig\.lr: expected a number"),
     Case("train ldm config is a list", "openriff", _config("[1]"), r"expected a JSON object"),
     Case("train ldm lr nan", "openriff", lambda t, a: ["train", "ldm", "--data", str(a.prepared),
-         "--out", str(t / "run"), "--lr", "nan", "--quiet"], r"lr must be a finite number"),
+         "--out", str(t / "run"), "--lr", "nan", "--quiet"],
+         r"argument --lr: must be a finite number > 0, got nan"),
     Case("device bogus", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "1",
          "--out", str(t / "o.wav"), "--device", "bogus"), r"unknown device 'bogus'"),
     Case("device cuda without a GPU", "openriff", lambda t, a: _gen(a.bundle, t, "--duration",
@@ -336,7 +337,7 @@ CASES = [
          str(a.bundle / "codec"), str(a.context), "--out", str(t / "r.wav"), "--device",
          "bogus"], r"unknown device"),
     Case("duration inf", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "inf",
-         "--out", str(t / "o.wav")), r"finite number of seconds"),
+         "--out", str(t / "o.wav")), r"argument --duration: must be a finite number > 0, got inf"),
     Case("duration 1e9", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "1e9",
          "--out", str(t / "o.wav")), r"would need about .* GiB"),
     Case("inpaint end 1e9", "openriff", lambda t, a: ["inpaint", "--bundle", str(a.bundle),
@@ -347,11 +348,13 @@ CASES = [
     Case("100000 candidates", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "1",
          "--candidates", "100000", "--out", str(t / "o.wav")), r"at most 64 stems"),
     Case("steps 0", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "1", "--out",
-         str(t / "o.wav"), "--steps", "0"), r"steps must be in \[1, 1000\]"),
+         str(t / "o.wav"), "--steps", "0"),
+         r"argument --steps: must be an integer in \[1, 1000\], got 0"),
     Case("context guidance nan", "openriff", lambda t, a: _gen(a.bundle, t, "--duration", "1",
-         "--out", str(t / "o.wav"), "--cfg-context", "nan"), r"cfg_context must be in"),
+         "--out", str(t / "o.wav"), "--cfg-context", "nan"),
+         r"argument --cfg-context: must be a finite number in \[0, 20\], got nan"),
     Case("data synth of no songs", "openriff", lambda t, a: ["data", "synth", "--songs", "0",
-         "--out", str(t / "songs")], r"--songs and --bars must be >= 1"),
+         "--out", str(t / "songs")], r"argument --songs: must be an integer >= 1, got 0"),
     Case("recipe override of the wrong type", "openriff", lambda t, a: ["train", "recipe",
          "--run", str(t / "run"), "--set", "codec.steps=abc"], r"expected a whole number"),
     Case("recipe override of ldm settings", "openriff", lambda t, a: ["train", "recipe",
@@ -384,10 +387,11 @@ CASES = [
         "train", "--data", str(t), "--out", str(t / "run"), *CAE_TRAIN], r"no audio files"),
     # Issue 27: values that make no sense, partial outputs, odd audio.
     Case("cae decode steps -1", "openriff-cae", lambda t, a: [*_latents(
-        np.zeros((64, 4), np.float32))(t, a), "--steps", "-1"], r"--steps must be >= 1, got -1"),
+        np.zeros((64, 4), np.float32))(t, a), "--steps", "-1"],
+        r"argument --steps: must be an integer >= 1, got -1"),
     Case("cae roundtrip steps 0", "openriff-cae", lambda t, a: ["roundtrip", "--model",
         str(a.bundle / "codec"), str(a.context), "--out", str(t / "r.wav"), "--steps", "0"],
-        r"--steps must be >= 1, got 0"),
+        r"argument --steps: must be an integer >= 1, got 0"),
     Case("cae encode whose second input is broken", "openriff-cae", _encode_two_broken,
         r"broken\.wav: cannot read audio"),
     Case("cae encode of two inputs of one name", "openriff-cae", _encode_same_name,
@@ -398,32 +402,33 @@ CASES = [
     Case("cae train on a folder of broken files", "openriff-cae", _cae_train_broken,
         r"cannot read audio"),
     Case("kd of degree -1", "openriff-metrics", lambda t, a: _kd(t, "--degree", "-1"),
-        r"degree must be an integer >= 1, got -1"),
+        r"argument --degree: must be an integer >= 1, got -1"),
     Case("kd of gamma nan", "openriff-metrics", lambda t, a: _kd(t, "--gamma", "nan"),
-        r"gamma must be a finite number > 0, got nan"),
+        r"argument --gamma: must be a finite number > 0, got nan"),
     Case("bridge sample cfg nan", "openriff-clap-bridge", lambda t, a: ["sample", "--bridge",
         str(a.bundle / "bridge"), "--unconditional", "2", "--cfg", "nan", "--out",
-        str(t / "e.npy")], r"--cfg must be a finite number >= 0, got nan"),
+        str(t / "e.npy")], r"argument --cfg: must be a finite number >= 0, got nan"),
     Case("bridge sample of 0 per prompt", "openriff-clap-bridge", lambda t, a: ["sample",
         "--bridge", str(a.bundle / "bridge"), "--unconditional", "2", "--n", "0", "--out",
-        str(t / "e.npy")], r"--n must be >= 1, got 0"),
+        str(t / "e.npy")], r"argument --n: must be an integer >= 1, got 0"),
     Case("train ldm lr -1", "openriff", lambda t, a: ["train", "ldm", "--data",
         str(a.prepared), "--out", str(t / "run"), "--lr", "-1", "--quiet"],
-        r"lr must be a finite number > 0, got -1"),
+        r"argument --lr: must be a finite number > 0, got -1"),
     Case("context at 4 kHz", "openriff", lambda t, a: _gen(a.bundle, t, "--context",
         str(_rate(t / "low.wav", 4000)), "--out", str(t / "o.wav")), r"sample rate 4000 Hz"),
     Case("context of 9 channels", "openriff", lambda t, a: _gen(a.bundle, t, "--context",
         str(_channels(t / "nine.wav", 9)), "--out", str(t / "o.wav")),
         r"9 channels are not supported"),
     Case("fad of negative batch size", "openriff-metrics", lambda t, a: _fad(t,
-        "--batch-size", "-5"), r"--batch-size >= 2; got 0 and -5"),
+        "--batch-size", "-5"), r"argument --batch-size: must be an integer >= 0, got -5"),
     Case("corpus with validation 2", "openriff", lambda t, a: ["data", "corpus", "--out",
-        str(t / "midi"), "--validation", "2"], r"validation must be in \[0, 1\), got 2"),
+        str(t / "midi"), "--validation", "2"],
+        r"argument --validation: must be a finite number in \[0, 1\), got 2"),
     Case("prepare with validation 2", "openriff", lambda t, a: ["prepare", "--data",
         str(t), "--out", str(t / "prep"), "--codec", str(a.bundle / "codec"),
-        "--validation", "2"], r"validation must be in \[0, 1\), got 2"),
+        "--validation", "2"], r"argument --validation: must be a finite number in \[0, 1\), got 2"),
     Case("ui on port 0", "openriff", lambda t, a: ["ui", "--bundle", str(a.bundle),
-        "--port", "0"], r"--port must be in \[1, 65535\], got 0"),
+        "--port", "0"], r"argument --port: must be an integer in \[1, 65535\], got 0"),
 ]  # fmt: skip
 
 
@@ -559,13 +564,13 @@ def test_a_full_disk_leaves_no_partial_output(
 ) -> None:
     import soundfile
 
-    real = soundfile.write
+    real = soundfile.SoundFile.write
 
-    def full(file: str, data: np.ndarray, *args: object, **kwargs: object) -> None:
-        real(file, data[:100], *args, **kwargs)  # part of it reached the disk
-        raise OSError(28, "No space left on device", file)
+    def full(self: soundfile.SoundFile, data: np.ndarray) -> None:
+        real(self, data[:100])  # part of it reached the disk
+        raise OSError(28, "No space left on device", self.name)
 
-    monkeypatch.setattr(soundfile, "write", full)
+    monkeypatch.setattr(soundfile.SoundFile, "write", full)
     out = tmp_path / "o"
     argv = _gen(assets.bundle, tmp_path, "--context", str(assets.context), "--out",
                 str(out / "stem.wav"), "--mix", str(out / "mix.wav"))  # fmt: skip

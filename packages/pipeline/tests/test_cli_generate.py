@@ -215,9 +215,11 @@ def test_bad_input_gives_one_message_and_writes_nothing(
         ([*gen, *b, "--context", str(bad / "corrupt.wav"), "--out", out], "cannot read"),
         ([*gen, "--bundle", str(clap_free), "--context", ctx, "--prompt", "bass", "--out", out],
          "CLAP checkpoint"),
-        ([*gen, *b, "--context", ctx, "--cfg-clap", "50", "--out", out], "cfg_clap"),
+        ([*gen, *b, "--context", ctx, "--cfg-clap", "50", "--out", out],
+         "argument --cfg-clap: must be a finite number in [0, 20], got 50"),
         ([*gen[:1], "--steps", "0", *b, "--context", ctx, "--out", out], "steps"),
-        ([*gen, *b, "--context", ctx, "--stereo-width", "2", "--out", out], "stereo_width"),
+        ([*gen, *b, "--context", ctx, "--stereo-width", "2", "--out", out],
+         "argument --stereo-width: must be a finite number in [0, 1], got 2"),
         ([*gen, *b, "--context", ctx, "--out", str(existing)], "exists"),
         ([*gen, *b, "--context", ctx, "--out", str(bad / "a-file" / "x.wav")], "not a folder"),
         ([*gen, *b, "--context", ctx, "--out", str(out_dir / "stem.mp3")], ".wav or .flac"),
@@ -226,7 +228,8 @@ def test_bad_input_gives_one_message_and_writes_nothing(
         ([*gen, *b, "--duration", "1", "--mix", str(out_dir / "m.wav"), "--out", out],
          "--mix needs a --context"),
         ([*gen, "--context", ctx, "--out", out], "no model bundle"),
-        (["inpaint", *b, "--stem", ctx, "--start", "2", "--end", "1", "--out", out], "start < end"),
+        (["inpaint", *b, "--stem", ctx, "--start", "2", "--end", "1", "--out", out],
+         "--start must be before --end, got 2.0 and 1.0"),
         (["interpolate", *b, "--from-prompt", "a", "--duration", "1", "--out", out], "--to-"),
     ]  # fmt: skip
     monkeypatch.setenv("OPENRIFF_BUNDLE", str(tmp_path / "nowhere"))

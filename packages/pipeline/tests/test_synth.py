@@ -194,7 +194,7 @@ def test_wide_bass_sounds_at_its_written_pitches() -> None:
             assert abs(harmonic - round(harmonic)) < 0.05, (song.seed, note, peak)
 
 
-def test_styles_are_checked() -> None:
+def test_styles_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match="unknown style 'loud'"):
         synth_song(0, style="loud")
     with pytest.raises(ValueError, match="meters must weigh known names"):
@@ -204,8 +204,8 @@ def test_styles_are_checked() -> None:
     with pytest.raises(ValueError, match="rest must be a share"):
         SynthStyle(rest=1.5)
     assert set(STYLES) == {"wide", "classic"} == set(CLI_STYLES)
-    with pytest.raises(SystemExit):
-        main(["data", "synth", "--songs", "1", "--out", "x", "--style", "loud"])
+    assert main(["data", "synth", "--songs", "1", "--out", "x", "--style", "loud"]) == 2
+    assert "argument --style: invalid choice: 'loud'" in capsys.readouterr().err
 
 
 def test_dataset_layout_and_cli(tmp_path: Path) -> None:

@@ -261,5 +261,5 @@ def test_the_command_refuses_a_bad_port_in_one_line(capsys: pytest.CaptureFixtur
 
     assert main(["ui", "--port", "70000"]) == 2
     err = capsys.readouterr().err
-    assert "--port must be in [1, 65535], got 70000" in err
+    assert "argument --port: must be an integer in [1, 65535], got 70000" in err
     assert "Traceback" not in err

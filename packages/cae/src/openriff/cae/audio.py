@@ -7,6 +7,7 @@ folder, renamed when complete, so no half-written file is ever left behind.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,50 @@ def load_audio(
         raise AudioError(f"{path}: contains NaN or infinite samples")
     data = resample(data, rate, sample_rate)
     return torch.from_numpy(np.ascontiguousarray(data.T))
+
+
+STREAM_BLOCK = 2**19  # samples of the file read at once by stream_audio
+
+
+def stream_audio(
+    path: str | os.PathLike[str], sample_rate: int, *, block: int = STREAM_BLOCK
+) -> Iterator[Tensor]:
+    """Read an audio file block by block as float32 ``[C, n]`` at ``sample_rate``.
+
+    The blocks put together equal :func:`load_audio` of the whole file (soxr's stream
+    resamples exactly as its one-shot call), in the memory of one block: a recording of
+    any length can be measured or encoded as it is read. A generator: the file is opened
+    when the first block is asked for, and checked as it is read.
+
+    Raises:
+        AudioError: unreadable, empty, or containing NaN/Inf, naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    _, rate, channels = audio_info(path)
+    stream = None
+    if rate != sample_rate:
+        stream = soxr.ResampleStream(rate, sample_rate, channels, dtype="float32", quality="HQ")
+    read = 0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            while True:
+                data = handle.read(block, dtype="float32", always_2d=True)  # (n, C)
+                last = data.shape[0] < block
+                read += data.shape[0]
+                if not np.isfinite(data).all():
+                    raise AudioError(f"{path}: contains NaN or infinite samples")
+                if stream is not None:
+                    data = stream.resample_chunk(data, last=last)
+                if data.shape[0]:
+                    yield torch.from_numpy(np.ascontiguousarray(data.T))
+                if last:
+                    break
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioError(f"{path}: cannot read audio ({error})") from error
+    if read == 0:
+        raise AudioError(f"{path}: no audio samples")
 
 
 def save_audio(

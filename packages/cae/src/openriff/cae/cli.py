@@ -33,6 +33,7 @@ from openriff.cae.audio import AudioError, audio_info, load_audio, save_audio
 from openriff.cae.checkpoint import from_preset, from_pretrained
 from openriff.cae.codec import DECODINGS, SpectrogramCodec
 from openriff.cae.files import write_atomic
+from openriff.cae.flags import COUNT, POSITIVE, SEED, SIZE, Parser, UsageError
 from openriff.cae.presets import PRESETS
 
 
@@ -188,8 +189,6 @@ def _recorded_length(path: Path, most: float) -> int | None:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode ``.npy`` latents to audio files (``decode``)."""
-    if args.steps < 1:
-        raise CLIError(f"--steps must be >= 1, got {args.steps}")
     model = _model(args)
     out = Path(args.out)
     _planned(args.inputs, out, (f".{args.format}",), args.overwrite)
@@ -212,8 +211,6 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
     """Encode and decode one audio file (``roundtrip``)."""
-    if args.steps < 1:
-        raise CLIError(f"--steps must be >= 1, got {args.steps}")
     model = _model(args)
     target = Path(args.out)
     _check_free(target, args.overwrite)
@@ -234,7 +231,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff-cae``."""
-    parser = argparse.ArgumentParser(prog="openriff-cae", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="openriff-cae", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:
@@ -245,14 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     def audio_out(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--steps", type=int, default=1, help="consistency decoding steps")
+        p.add_argument("--steps", type=COUNT, default=1, help="consistency decoding steps")
         p.add_argument(
             "--decoding",
             choices=DECODINGS,
             default=None,
             help="consistency model or magnitude preview + Griffin-Lim (default: the model's)",
         )
-        p.add_argument("--seed", type=int, default=0, help="seed of the decoding noise")
+        p.add_argument("--seed", type=SEED, default=0, help="seed of the decoding noise")
         p.add_argument("--subtype", default=None, help="soundfile subtype: PCM_16, PCM_24, FLOAT")
 
     p = sub.add_parser("train", help="train a CAE on a folder of audio")
@@ -261,16 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preset", default="diffariff-tiny", choices=sorted(PRESETS), help="model size and decoder"
     )
-    p.add_argument("--steps", type=int, default=100_000, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=16, help="global batch")
+    p.add_argument("--steps", type=COUNT, default=100_000, help="optimizer steps")
+    p.add_argument("--batch-size", type=COUNT, default=16, help="global batch")
     p.add_argument(
-        "--crop-latents", type=int, default=None, help="crop in latent frames (model default)"
+        "--crop-latents", type=COUNT, default=None, help="crop in latent frames (model default)"
     )
-    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    p.add_argument("--warmup-steps", type=int, default=1000, help="linear warm-up steps")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
-    p.add_argument("--log-every", type=int, default=10, help="steps between log lines")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--lr", type=POSITIVE, default=1e-4, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=SIZE, default=1000, help="linear warm-up steps")
+    p.add_argument("--checkpoint-every", type=COUNT, default=1000, help="steps between checkpoints")
+    p.add_argument("--log-every", type=COUNT, default=10, help="steps between log lines")
+    p.add_argument("--seed", type=SEED, default=0, help="training seed")
     p.add_argument(
         "--init",
         type=Path,
@@ -316,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:  # a flag out of its range, a missing argument, ...
+        print(error, file=sys.stderr)
+        return 2
     try:
         _check_device(args.device)
         code: int = args.func(args)

@@ -26,7 +26,7 @@ decodes several sequences as one recording's channels (shared phases, or shared 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -50,6 +50,8 @@ from openriff.cae.streaming import (
 )
 
 DECODINGS = ("consistency", "magnitude")
+SampleReader = Callable[[int, int], Tensor]
+"""``read(lo, hi)``: samples ``[lo, hi)`` of a recording as ``[B, C, hi - lo]``, 0 past its end."""
 
 
 @runtime_checkable
@@ -123,6 +125,18 @@ class ChannelDecoder(Protocol):
         on_block: Progress | None = None,
     ) -> Tensor:
         """``[B, D, T]`` each -> ``[B, n * C, length]``."""
+        ...
+
+
+@runtime_checkable
+class ReaderEncoder(Protocol):
+    """A codec that encodes a recording it reads window by window (not held in memory).
+
+    :class:`SpectrogramCodec` is one; others encode a whole recording at once.
+    """
+
+    def encode_from(self, read: SampleReader, samples: int) -> Tensor:
+        """``read(lo, hi) -> [B, C, hi - lo]`` over ``samples`` -> ``[B, D, T]``."""
         ...
 
 
@@ -367,16 +381,40 @@ class SpectrogramCodec(nn.Module):
             latents ``[B, latent_dim, ceil(S / hop_length)]`` in (-1, 1).
         """
         check_wave(wave)
+
+        def read(lo: int, hi: int) -> Tensor:  # zeros past the end, as encode_from wants
+            part = wave[..., lo:hi]
+            return nn.functional.pad(part, (0, hi - lo - part.shape[-1]))
+
+        return self.encode_from(read, wave.shape[-1])
+
+    @torch.no_grad()
+    def encode_from(self, read: SampleReader, samples: int) -> Tensor:
+        """Encode a recording read window by window: any length in the memory of a window.
+
+        Equal to :meth:`encode` of the whole recording (the same windows read the same
+        samples), for audio that is not in memory (a long file, read as it is needed).
+
+        Args:
+            read: ``read(lo, hi)`` gives samples ``[lo, hi)`` as ``[B, C, hi - lo]`` float
+                audio (zeros past the end), called with ascending ``lo``.
+            samples: the recording's length ``S``.
+
+        Returns:
+            latents ``[B, latent_dim, ceil(S / hop_length)]`` in (-1, 1).
+        """
+        if samples < 1:
+            raise ValueError(f"audio is empty: {samples} samples")
         param = self._param()
-        wave = adapt_channels(wave.to(param.device, param.dtype), self.channels)
         hop = self.hop_length
-        total = math.ceil(wave.shape[-1] / hop)
-        wave = nn.functional.pad(wave, (0, total * hop - wave.shape[-1]))
         parts = []
-        for lo, hi, keep_lo, keep_hi in windows(total, self.chunk_latents, self.overlap_latents):
-            spec = to_spectrogram(wave[..., lo * hop : hi * hop], self.spectrogram)
-            latents = self.encode_spectrogram(spec)  # (B, D, hi - lo)
-            parts.append(latents[..., keep_lo - lo : keep_hi - lo])
+        for lo, hi, keep_lo, keep_hi in windows(
+            math.ceil(samples / hop), self.chunk_latents, self.overlap_latents
+        ):
+            wave = adapt_channels(read(lo * hop, hi * hop).to(param.device, param.dtype),
+                                  self.channels)  # fmt: skip
+            latents = self.encode_spectrogram(to_spectrogram(wave, self.spectrogram))
+            parts.append(latents[..., keep_lo - lo : keep_hi - lo])  # (B, D, kept)
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()

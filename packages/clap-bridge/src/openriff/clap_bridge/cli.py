@@ -20,7 +20,6 @@ unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -35,6 +34,17 @@ from openriff.clap_bridge.files import write_atomic
 from openriff.clap_bridge.manifest import load_pairs, read_manifest, save_pairs
 from openriff.latent_diffusion.devices import resolve_device
 from openriff.latent_diffusion.files import one_line
+from openriff.latent_diffusion.flags import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    SHARE,
+    SIZE,
+    UNIT,
+    Parser,
+    UsageError,
+)
 
 
 class CLIError(Exception):
@@ -114,15 +124,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     """Sample audio embeddings from a bridge (``sample``)."""
     from openriff.clap_bridge.bridge import ClapBridge
 
-    # The bridge's own checks, made before anything is loaded.
-    if args.steps < 1:
-        raise CLIError(f"--steps must be >= 1, got {args.steps}")
-    if args.n < 1:
-        raise CLIError(f"--n must be >= 1, got {args.n}")
-    if not math.isfinite(args.cfg) or args.cfg < 0:
-        raise CLIError(f"--cfg must be a finite number >= 0, got {args.cfg}")
-    if args.unconditional is not None and args.unconditional < 1:
-        raise CLIError(f"--unconditional must be >= 1, got {args.unconditional}")
     _check_free(args.out, args.overwrite)
     bridge = ClapBridge.from_pretrained(args.bridge, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
@@ -144,9 +145,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff-clap-bridge``."""
-    parser = argparse.ArgumentParser(
-        prog="openriff-clap-bridge", description=__doc__.split("\n\n")[0]
-    )
+    parser = Parser(prog="openriff-clap-bridge", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def clap_args(p: argparse.ArgumentParser, required: bool) -> None:
@@ -155,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--fusion", action=argparse.BooleanOptionalAction, default=None, help="fusion model"
         )
-        p.add_argument("--batch-size", type=int, default=8, help="clips or prompts per pass")
+        p.add_argument("--batch-size", type=COUNT, default=8, help="clips or prompts per pass")
 
     p = sub.add_parser("embed", help="manifest of (audio, text/tags) -> embedding pairs")
     p.add_argument("--manifest", type=Path, required=True, help="CSV, JSON or JSONL manifest")
@@ -173,15 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", default="paper", choices=("paper", "tiny"),
         help="bridge size: paper (1024 wide, 8 blocks) or tiny (tests, smoke runs)",
     )  # fmt: skip
-    p.add_argument("--steps", type=int, default=100_000, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=256, help="pairs per step")
-    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    p.add_argument("--warmup-steps", type=int, default=1000, help="linear warm-up steps")
-    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA of the weights")
-    p.add_argument("--p-drop-text", type=float, default=0.2, help="text dropout (for CFG)")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--steps", type=COUNT, default=100_000, help="optimizer steps")
+    p.add_argument("--batch-size", type=COUNT, default=256, help="pairs per step")
+    p.add_argument("--lr", type=POSITIVE, default=1e-4, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=SIZE, default=1000, help="linear warm-up steps")
+    p.add_argument("--ema-decay", type=SHARE, default=0.999, help="EMA of the weights, in [0, 1)")
+    p.add_argument("--p-drop-text", type=UNIT, default=0.2, help="text dropout (for CFG)")
+    p.add_argument("--checkpoint-every", type=COUNT, default=1000, help="steps between checkpoints")
+    p.add_argument("--log-every", type=COUNT, default=50, help="steps between log lines")
+    p.add_argument("--seed", type=SEED, default=0, help="training seed")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -191,11 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     clap_args(p, required=False)
     p.add_argument("--prompt", action="append", default=[], help="a text prompt (repeatable)")
     p.add_argument("--text-embeddings", type=Path, default=None, help=".npy [N, 512] instead")
-    p.add_argument("--unconditional", type=int, default=None, help="draw N without a prompt")
-    p.add_argument("--n", type=int, default=1, help="samples per prompt")
-    p.add_argument("--steps", type=int, default=32, help="Heun steps")
-    p.add_argument("--cfg", type=float, default=1.0, help="text guidance (1: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    p.add_argument("--unconditional", type=COUNT, default=None, help="draw N without a prompt")
+    p.add_argument("--n", type=COUNT, default=1, help="samples per prompt")
+    p.add_argument("--steps", type=COUNT, default=32, help="Heun steps")
+    p.add_argument("--cfg", type=NON_NEGATIVE, default=1.0, help="text guidance (1: none)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the draws")
     p.add_argument("--out", type=Path, required=True, help="output .npy")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -205,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:  # a flag out of its range, a missing argument, ...
+        print(error, file=sys.stderr)
+        return 2
     try:
         if getattr(args, "device", None) is not None:
             resolve_device(args.device)

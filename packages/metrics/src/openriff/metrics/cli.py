@@ -32,6 +32,7 @@ from openriff.metrics.__about__ import __version__
 from openriff.metrics.apa import audio_prompt_adherence, clap_score
 from openriff.metrics.errors import EmbedderUnavailable
 from openriff.metrics.files import write_atomic
+from openriff.metrics.flags import COUNT, POSITIVE, REAL, SEED, SIZE, Number, Parser, UsageError
 from openriff.metrics.frechet import fad_infinity, frechet_distance
 from openriff.metrics.inputs import load_embeddings, npy_files
 from openriff.metrics.kernel import kernel_distance
@@ -141,11 +142,8 @@ def _need_embeddings(reference: Reference, path: Path, metric: str) -> Any:
 
 def cmd_fad(args: argparse.Namespace) -> dict[str, Any]:
     """Fréchet distance (``fad``)."""
-    if args.batches < 0 or (args.batches and args.batch_size < 2) or args.batch_size < 0:
-        raise CLIError(
-            f"--batches must be >= 0 (0: all candidates) and, with batches, --batch-size "
-            f">= 2; got {args.batches} and {args.batch_size}"
-        )
+    if args.batches and args.batch_size < 2:  # the flags' own ranges are the parser's
+        raise CLIError(f"with --batches, --batch-size must be >= 2, got {args.batch_size}")
     if args.save_reference is not None and args.save_reference.exists() and not args.overwrite:
         raise CLIError(f"{args.save_reference} exists; pass --overwrite to replace it")
     inputs = _Inputs(args)
@@ -252,7 +250,7 @@ def _table(result: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff-metrics``."""
-    parser = argparse.ArgumentParser(prog="openriff-metrics", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="openriff-metrics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -264,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
         p.add_argument("--device", default="cpu", help="torch device of the embedder")
-        p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+        p.add_argument("--seed", type=SEED, default=0, help="seed of every random choice")
         p.add_argument("--json", type=Path, default=None, help="write the result here")
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
@@ -275,25 +273,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fad", help="Fréchet distance")
     pair(p)
     p.add_argument("--infinity", action="store_true", help="also FAD-infinity")
-    p.add_argument("--batches", type=int, default=0, help="K batches (0: all candidates)")
-    p.add_argument("--batch-size", type=int, default=0, help="N candidates per batch")
+    p.add_argument("--batches", type=SIZE, default=0, help="K batches (0: all candidates)")
+    p.add_argument("--batch-size", type=SIZE, default=0, help="N candidates per batch")
     p.add_argument("--save-reference", type=Path, default=None, help="cache the reference .npz")
     common(p)
     p.set_defaults(func=cmd_fad)
 
     p = sub.add_parser("kd", help="kernel distance (unbiased polynomial MMD^2)")
     pair(p)
-    p.add_argument("--subsets", type=int, default=100, help="random subsets averaged")
-    p.add_argument("--subset-size", type=int, default=1000, help="embeddings per subset")
-    p.add_argument("--degree", type=int, default=3, help="degree of the polynomial kernel")
-    p.add_argument("--gamma", type=float, default=None, help="default 1 / dim")
-    p.add_argument("--coef0", type=float, default=1.0, help="constant of the polynomial kernel")
+    p.add_argument("--subsets", type=COUNT, default=100, help="random subsets averaged")
+    p.add_argument("--subset-size", type=Number(int, low=2), default=1000,
+                   help="embeddings per subset")  # fmt: skip
+    p.add_argument("--degree", type=COUNT, default=3, help="degree of the polynomial kernel")
+    p.add_argument("--gamma", type=POSITIVE, default=None, help="default 1 / dim")
+    p.add_argument("--coef0", type=REAL, default=1.0, help="constant of the polynomial kernel")
     common(p)
     p.set_defaults(func=cmd_kd)
 
     p = sub.add_parser("prdc", help="precision, recall, density, coverage")
     pair(p)
-    p.add_argument("--k", type=int, default=5, help="nearest neighbours")
+    p.add_argument("--k", type=COUNT, default=5, help="nearest neighbours")
     common(p)
     p.set_defaults(func=cmd_prdc)
 
@@ -323,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:  # a flag out of its range, a missing argument, ...
+        print(error, file=sys.stderr)
+        return 2
     try:
         if args.json is not None and args.json.exists() and not args.overwrite:
             raise CLIError(f"{args.json} exists; pass --overwrite to replace it")

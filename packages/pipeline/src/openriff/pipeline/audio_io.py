@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, Union
 
@@ -36,8 +36,13 @@ MAX_CHANNELS = 8  # up to 7.1; more than 2 are folded down to stereo
 # ITU-R BS.775 fold-down gain of the centre and surround channels (-3 dB); the LFE is left out.
 SURROUND_GAIN = 0.5**0.5
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+CHUNK = 2**18  # samples handed on at once when audio is mixed or written a piece at a time
+MIX_PEAK = 0.99  # a mix peaking above this is scaled down to it
 AudioInput: TypeAlias = Union[str, "os.PathLike[str]", NDArray[np.floating[Any]], Tensor]
 """An audio input: a path, or an array / tensor ``[S]`` or ``[C, S]`` (with its rate)."""
+Chunks: TypeAlias = Callable[[], Iterator[NDArray[np.float32]]]
+"""Audio as ``[C, n]`` chunks of :data:`CHUNK` samples (the last shorter), from its start;
+each call reads it again (from memory, or from a file: :mod:`openriff.pipeline.streamed`)."""
 
 
 def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) -> Tensor:
@@ -58,7 +63,7 @@ def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) ->
         try:
             if path.is_file():  # a format the models cannot use is refused before decoding
                 _, rate, channels = audio_info(path)
-                _check_format(f"{name} {path}", rate, channels)
+                check_format(f"{name} {path}", rate, channels)
             # Missing, unreadable, empty or NaN files: openriff-cae's errors name the file.
             return fold_down(load_audio(path, SAMPLE_RATE))
         except AudioError as error:
@@ -68,7 +73,7 @@ def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) ->
         array = array[None]
     if array.ndim != 2:
         raise ValueError(f"{name} must be audio shaped [S] or [C, S], got {array.shape}")
-    _check_format(name, sample_rate, array.shape[0])
+    check_format(name, sample_rate, array.shape[0])
     if array.shape[-1] == 0:
         raise ValueError(f"{name}: no audio samples (0 s)")
     if not np.isfinite(array).all():
@@ -97,7 +102,8 @@ def fold_down(wave: Tensor) -> Tensor:
     return torch.stack([wave[0::2].mean(0), wave[1::2].mean(0)])
 
 
-def _check_format(label: str, rate: int, channels: int) -> None:
+def check_format(label: str, rate: int, channels: int) -> None:
+    """Refuse a sample rate or channel count the models cannot use; warn of a narrow band."""
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise ValueError(
             f"{label}: sample rate {rate} Hz is not supported "
@@ -139,8 +145,46 @@ def mix(parts: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.float32], floa
     for part in parts:
         total[:, : part.shape[-1]] += match_channels(part, channels)
     peak = float(np.abs(total).max(initial=0.0))
-    gain = 0.99 / peak if peak > 0.99 else 1.0
+    gain = MIX_PEAK / peak if peak > MIX_PEAK else 1.0
     return (total * gain).astype(np.float32), gain
+
+
+def array_chunks(wave: NDArray[np.float32]) -> Chunks:
+    """``[C, S]`` audio in memory as :data:`Chunks` (views, no copy)."""
+
+    def chunks() -> Iterator[NDArray[np.float32]]:
+        for first in range(0, wave.shape[-1], CHUNK):
+            yield wave[:, first : first + CHUNK]
+
+    return chunks
+
+
+def mixed(parts: Sequence[Chunks], channels: int) -> tuple[Chunks, float]:
+    """:func:`mix` of parts given as :data:`Chunks`, in the memory of a chunk.
+
+    Reads the parts twice: once for the mix's peak, then (each time the result is read)
+    for its samples, equal to :func:`mix`'s.
+
+    Returns:
+        the mix as :data:`Chunks` of ``channels`` channels, and the gain applied to it.
+    """
+
+    def total() -> Iterator[NDArray[np.float32]]:
+        readers = [part() for part in parts]
+        while pieces := [p for p in (next(r, None) for r in readers) if p is not None]:
+            out = np.zeros((channels, max(p.shape[-1] for p in pieces)), dtype=np.float32)
+            for piece in pieces:
+                out[:, : piece.shape[-1]] += match_channels(piece, channels)
+            yield out
+
+    peak = max((float(np.abs(chunk).max(initial=0.0)) for chunk in total()), default=0.0)
+    gain = MIX_PEAK / peak if peak > MIX_PEAK else 1.0
+
+    def chunks() -> Iterator[NDArray[np.float32]]:
+        for chunk in total():
+            yield chunk * gain
+
+    return chunks, gain
 
 
 def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
@@ -218,6 +262,20 @@ def audio_writer(wave: NDArray[np.float32], sample_rate: int, bits: str) -> Call
         sample_rate: its rate.
         bits: ``"16"``, ``"24"`` or ``"float"``.
     """
+    return chunks_writer(array_chunks(wave), wave.shape[0], sample_rate, bits)
+
+
+def chunks_writer(
+    chunks: Chunks, channels: int, sample_rate: int, bits: str
+) -> Callable[[str], object]:
+    """A writer of audio given as :data:`Chunks`, a chunk at a time (no copy of the whole).
+
+    Args:
+        chunks: ``[channels, n]`` float audio.
+        channels: its channels.
+        sample_rate: its rate.
+        bits: ``"16"``, ``"24"`` or ``"float"``.
+    """
     if bits not in SUBTYPES:
         raise ValueError(f"bits must be one of {sorted(SUBTYPES)}, got {bits!r}")
     import soundfile as sf
@@ -226,15 +284,17 @@ def audio_writer(wave: NDArray[np.float32], sample_rate: int, bits: str) -> Call
         suffix = Path(tmp).suffix.lower()
         if suffix == ".flac" and bits == "float":
             raise ValueError("FLAC stores integers only: use --bits 16 or 24, or a .wav file")
-        sf.write(tmp, wave.T, sample_rate, subtype=SUBTYPES[bits])
+        with sf.SoundFile(tmp, "w", sample_rate, channels, SUBTYPES[bits]) as handle:
+            for chunk in chunks():
+                handle.write(chunk.T)
 
     return write
 
 
 def plot_writer(
-    panels: Sequence[tuple[str, NDArray[np.float32]]], sample_rate: int
+    panels: Sequence[tuple[str, NDArray[np.float32] | Chunks]], sample_rate: int
 ) -> Callable[[str], object]:
-    """A writer of a PNG with one spectrogram per ``(title, [C, S])`` panel.
+    """A writer of a PNG with one spectrogram per ``(title, [C, S] or Chunks)`` panel.
 
     Log-magnitude on a logarithmic frequency axis from 30 Hz (where a bass line lives) to
     Nyquist; at most about 2000 columns, so a whole song plots as fast as a loop.
@@ -248,7 +308,10 @@ def plot_writer(
 
         fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), squeeze=False)
         for ax, (title, wave) in zip(axes[:, 0], panels, strict=True):
-            mono = wave.mean(0)
+            if callable(wave):  # read as it is plotted (a long context kept on disk)
+                mono = np.concatenate([chunk.mean(0) for chunk in wave()])
+            else:
+                mono = wave.mean(0)
             n_fft = 4096
             hop = max(n_fft // 4, -(-mono.shape[-1] // 2000))
             if mono.shape[-1] < n_fft:

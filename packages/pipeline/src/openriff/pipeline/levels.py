@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,58 +61,115 @@ def loudness(wave: ArrayLike, sample_rate: int = SAMPLE_RATE) -> float:
     array = np.asarray(wave)
     if array.ndim == 1:
         array = array[None]
-    if array.size == 0 or not np.any(array):
-        return -math.inf
-    if array.shape[-1] < BLOCK_SECONDS * sample_rate:
-        rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64))))
-        return 20 * math.log10(rms) if rms > 0 else -math.inf
-    value = _gated_loudness(_block_powers(array, sample_rate))
-    return value if math.isfinite(value) else -math.inf
+    meter = Meter(sample_rate)
+    for first in range(0, array.shape[-1], _CHUNK):
+        meter.add(array[:, first : first + _CHUNK])
+    return meter.loudness()
+
+
+def peak(wave: ArrayLike) -> float:
+    """The largest absolute sample of ``wave`` (0 for no samples), a chunk at a time."""
+    array = np.atleast_2d(np.asarray(wave))
+    array = array.reshape(-1, array.shape[-1])
+    most = 0.0
+    for first in range(0, array.shape[-1], _CHUNK):
+        most = max(most, float(np.max(np.abs(array[:, first : first + _CHUNK]), initial=0.0)))
+    return most
 
 
 # BS.1770 channel weights (L, R, C, Ls, Rs), as pyloudnorm applies them.
 _CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
-_CHUNK = 2**20  # samples filtered at once: memory stays bounded for any length
+_CHUNK = 2**18  # samples filtered or limited at once: memory stays bounded at any length
 
 
-def _block_powers(array: NDArray[np.floating[Any]], sample_rate: int) -> NDArray[np.float64]:
-    """Mean squares ``[C, blocks]`` of the K-weighted signal in BS.1770's gating blocks.
+class Meter:
+    """BS.1770 integrated loudness and sample peak of audio given a chunk at a time.
 
-    pyloudnorm's ``Meter.integrated_loudness`` (whose K-weighting filters and block bounds
-    these are, and whose result :func:`loudness` equals) copies the whole signal in float64
-    and filters it at once: 4 GB for a 30-minute stereo stem. Here each channel is
-    filtered a chunk at a time, carrying the filters' state, and each block is summed as
-    soon as its samples are in.
+    :meth:`add` chunks ``[C, n]`` in order; :meth:`loudness` then equals :func:`loudness`
+    of them put together, in the memory of a chunk: the K-weighting filters (pyloudnorm's,
+    whose ``Meter.integrated_loudness`` it equals, tested) carry their state from chunk to
+    chunk, and each gating block is summed as soon as its samples are in. pyloudnorm
+    itself copies the whole signal in float64 and filters it at once: 4 GB for a
+    30-minute stereo stem.
     """
-    from pyloudnorm import IIRfilter
-    from scipy.signal import lfilter
 
-    stages = [IIRfilter(4.0, 1 / math.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-              IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]  # K-weighting  # fmt: skip
-    channels, total = array.shape
-    step = BLOCK_SECONDS * (1.0 - 0.75)
-    count = int(np.round((total / sample_rate - BLOCK_SECONDS) / step)) + 1
-    j = np.arange(count)
-    lo = (BLOCK_SECONDS * (j * 0.25) * sample_rate).astype(np.int64)
-    hi = np.minimum((BLOCK_SECONDS * (j * 0.25 + 1) * sample_rate).astype(np.int64), total)
-    z = np.zeros((channels, count))
-    for c in range(channels):
-        states = [np.zeros(max(len(s.a), len(s.b)) - 1) for s in stages]
-        kept, start, block = np.zeros(0), 0, 0  # filtered samples from `start` on
-        for first in range(0, total, _CHUNK):
-            piece = np.asarray(array[c, first : first + _CHUNK], dtype=np.float64)
-            for i, s in enumerate(stages):
-                piece, states[i] = lfilter(s.b, s.a, piece, zi=states[i])
-                piece = s.passband_gain * piece
-            kept = np.concatenate([kept, piece])
-            end = first + piece.shape[0]
-            while block < count and (hi[block] <= end or end == total):
-                segment = kept[lo[block] - start : hi[block] - start]
-                z[c, block] = np.sum(np.square(segment)) / (BLOCK_SECONDS * sample_rate)
-                block += 1
-            drop = (lo[block] if block < count else end) - start
-            kept, start = kept[drop:], start + drop
-    return z
+    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+        from pyloudnorm import IIRfilter
+
+        self.sample_rate = sample_rate
+        self.samples = 0
+        self.peak = 0.0
+        self._stages = [  # K-weighting
+            IIRfilter(4.0, 1 / math.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+            IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
+        ]
+        self._states: list[list[NDArray[np.float64]]] = []  # per channel, per stage
+        self._kept = np.zeros((0, 0))  # (C, m) filtered samples from `_start` on
+        self._start = 0
+        self._powers: list[NDArray[np.float64]] = []  # (C,) mean square of each block
+        self._squares = 0.0  # of the raw samples: the RMS level of audio under a block
+        self._heard = False  # a non-zero sample
+
+    def _bounds(self, block: int) -> tuple[int, int]:
+        """Samples ``[lo, hi)`` of gating block ``block`` (pyloudnorm's arithmetic)."""
+        lo = int(BLOCK_SECONDS * (block * 0.25) * self.sample_rate)
+        return lo, int(BLOCK_SECONDS * (block * 0.25 + 1) * self.sample_rate)
+
+    def add(self, chunk: ArrayLike) -> None:
+        """The next ``[C, n]`` (or ``[n]``) samples."""
+        from scipy.signal import lfilter
+
+        array = np.asarray(chunk)
+        if array.ndim == 1:
+            array = array[None]
+        if array.shape[-1] == 0:
+            return
+        if not self._states:
+            self._states = [[np.zeros(max(len(s.a), len(s.b)) - 1) for s in self._stages]
+                            for _ in range(array.shape[0])]  # fmt: skip
+            self._kept = np.zeros((array.shape[0], 0))
+        most = max(float(array.max()), -float(array.min()))
+        self.peak = max(self.peak, most)
+        self._heard = self._heard or most > 0
+        if self.samples < BLOCK_SECONDS * self.sample_rate:  # only audio under a block needs it
+            self._squares += float(np.sum(np.square(array, dtype=np.float64)))
+        kept = self._kept.shape[-1]
+        buffer = np.empty((array.shape[0], kept + array.shape[-1]))
+        buffer[:, :kept] = self._kept
+        for c, states in enumerate(self._states):
+            piece = np.asarray(array[c], dtype=np.float64)
+            for i, stage in enumerate(self._stages):
+                piece, states[i] = lfilter(stage.b, stage.a, piece, zi=states[i])
+                piece *= stage.passband_gain
+            buffer[c, kept:] = piece
+        self._kept = buffer
+        self.samples += array.shape[-1]
+        lo, hi = self._bounds(len(self._powers))
+        while hi <= self.samples:
+            self._powers.append(self._power(lo, hi))
+            lo, hi = self._bounds(len(self._powers))
+        self._kept, self._start = self._kept[:, lo - self._start :], lo
+
+    def _power(self, lo: int, hi: int) -> NDArray[np.float64]:
+        segment = self._kept[:, lo - self._start : hi - self._start]
+        return np.sum(np.square(segment), axis=1) / (BLOCK_SECONDS * self.sample_rate)
+
+    def loudness(self) -> float:
+        """Integrated loudness (LUFS) so far; ``-inf`` for silence, RMS dBFS under 400 ms."""
+        total, rate = self.samples, self.sample_rate
+        if total == 0 or not self._heard:
+            return -math.inf
+        if total < BLOCK_SECONDS * rate:
+            rms = math.sqrt(self._squares / (total * len(self._states)))
+            return 20 * math.log10(rms) if rms > 0 else -math.inf
+        step = BLOCK_SECONDS * (1.0 - 0.75)
+        count = int(np.round((total / rate - BLOCK_SECONDS) / step)) + 1
+        powers = list(self._powers[:count])
+        for block in range(len(powers), count):  # the last blocks end with the audio
+            lo, hi = self._bounds(block)
+            powers.append(self._power(lo, min(hi, total)))
+        value = _gated_loudness(np.stack(powers, axis=1))
+        return value if math.isfinite(value) else -math.inf
 
 
 def _gated_loudness(z: NDArray[np.float64]) -> float:
@@ -133,13 +190,16 @@ def gain_to(wave: ArrayLike, target: float, sample_rate: int = SAMPLE_RATE) -> f
 
     Capped at +40 dB, and so that the peak stays at or below :data:`INPUT_PEAK`.
     """
-    level = loudness(wave, sample_rate)
+    return gain_for(loudness(wave, sample_rate), peak(wave), target)
+
+
+def gain_for(level: float, sample_peak: float, target: float) -> float:
+    """:func:`gain_to` of audio whose loudness and peak are known (a :class:`Meter`'s)."""
     if not math.isfinite(level) or level < SILENCE_LUFS:
         return 0.0
     gain = min(target - level, MAX_GAIN_DB)
-    peak = float(np.max(np.abs(np.asarray(wave, dtype=np.float64)), initial=0.0))
-    if peak > 0:
-        gain = min(gain, 20 * math.log10(INPUT_PEAK / peak))
+    if sample_peak > 0:
+        gain = min(gain, 20 * math.log10(INPUT_PEAK / sample_peak))
     return gain
 
 
@@ -213,78 +273,120 @@ def limit(
     ceiling, and the gain falls smoothly over ``lookahead`` before a peak and stays down
     ``hold`` around it instead of following the waveform (which would distort a bass).
     """
+    channels = np.atleast_2d(np.asarray(wave, np.float32))
+    out = np.empty_like(channels)
+    least = 1.0
+    for first, part, floor in limited(channels, 1.0, ceiling, sample_rate, lookahead=lookahead,
+                                      hold=hold):  # fmt: skip
+        out[:, first : first + part.shape[-1]] = part
+        least = min(least, floor)
+    return out.reshape(np.shape(wave)), _reduction_db(least)
+
+
+def limited(
+    wave: NDArray[np.float32],
+    scale: float,
+    ceiling: float,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    lookahead: float = LOOKAHEAD_SECONDS,
+    hold: float = HOLD_SECONDS,
+) -> Iterator[tuple[int, NDArray[np.float32], float]]:
+    """:func:`limit` of ``wave [C, S] * scale``, a chunk at a time, in the memory of a chunk.
+
+    Yields ``(first sample, [C, n] limited chunk, the chunk's least gain)``. Each chunk is
+    computed with the filters' reach on either side, from the samples as they were: the
+    caller may write each chunk back into ``wave`` before asking for the next.
+    """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    # float32 throughout (a long stem is large): the ceiling sits 1e-5 below OUTPUT_PEAK,
-    # far above float32 rounding.
-    channels = np.atleast_2d(np.asarray(wave, np.float32))
-    magnitude = np.abs(channels[0])  # (S,), the loudest channel at each sample
-    for channel in channels[1:]:
-        np.maximum(magnitude, np.abs(channel), out=magnitude)
-    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(magnitude, 1e-30))
-    del magnitude
     radius = max(1, round(lookahead * sample_rate / 2))
     span = 2 * radius + 1 + 2 * round(hold * sample_rate)
-    gain = uniform_filter1d(minimum_filter1d(need, span, mode="nearest"), 2 * radius + 1,
-                            mode="nearest")  # fmt: skip
-    np.minimum(gain, need, out=gain)  # the average's rounding, not its design, could exceed it
-    out = (channels * gain).astype(np.float32, copy=False).reshape(np.shape(wave))
-    reduction = max(0.0, -20 * math.log10(max(float(gain.min(initial=1.0)), 1e-30)))
-    return out, reduction
+    reach = span // 2 + radius  # samples either side that a sample's gain depends on
+    total = wave.shape[-1]
+    tail = wave[:, :0].astype(np.float32)  # the samples before `first`, as they were
+    for first in range(0, total, _CHUNK):
+        stop, lo = min(total, first + _CHUNK), max(0, first - reach)
+        # float32 throughout (a long stem is large): the ceiling sits 1e-5 below
+        # OUTPUT_PEAK, far above float32 rounding.
+        ahead = wave[:, first : min(total, stop + reach)]
+        seg = np.concatenate([tail[:, tail.shape[-1] - (first - lo) :], ahead], axis=1)
+        seg *= np.float32(scale)  # (C, m)
+        magnitude = np.max(np.abs(seg), axis=0)  # the loudest channel at each sample
+        need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(magnitude, 1e-30))
+        gain = uniform_filter1d(minimum_filter1d(need, span, mode="nearest"), 2 * radius + 1,
+                                mode="nearest")  # fmt: skip
+        np.minimum(gain, need, out=gain)  # the average's rounding could exceed the need
+        keep = slice(first - lo, stop - lo)
+        tail = wave[:, max(0, stop - reach) : stop].astype(np.float32)  # before it is written
+        yield first, seg[:, keep] * gain[keep], float(gain[keep].min(initial=1.0))
+
+
+def _reduction_db(least_gain: float) -> float:
+    return max(0.0, -20 * math.log10(max(least_gain, 1e-30)))
 
 
 def fit_output(
-    stems: NDArray[np.float32], target_lufs: float, sample_rate: int = SAMPLE_RATE
+    stems: NDArray[np.float32],
+    target_lufs: float,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    in_place: bool = False,
 ) -> tuple[NDArray[np.float32], list[dict[str, float | None]]]:
     """Stems ``[N, C, S]`` at ``target_lufs`` each, none peaking above :data:`OUTPUT_PEAK`.
 
     A stem that would peak above the ceiling at the target is peak-limited
     (:func:`limit`) and raised again by the loudness the limiting took (a few rounds), as
     long as the limiter's reduction stays within :data:`MAX_LIMIT_DB`; beyond that it is
-    left quieter than the target.
+    left quieter than the target. Each round measures the limited stem a chunk at a time
+    (:func:`limited`, :class:`Meter`); ``in_place`` writes the result into ``stems``
+    instead of a copy: then the memory is that of the stems plus a chunk, at any length.
 
     Returns:
         the stems and, per stem, its ``gain_db`` (before limiting), the loudness it came
         out at (``lufs``), ``limited_db`` (the limiter's largest gain reduction) and
         ``peak_limited_db``: how far below the target it came out (0 when it did not).
     """
-    out = np.empty_like(stems)
     report = []
     ceiling = OUTPUT_PEAK * _MARGIN
-    for i, stem in enumerate(stems):
+    stems = stems if in_place else stems.copy()
+    for stem in stems:
         level = loudness(stem, sample_rate)
         if not math.isfinite(level):  # silence stays silence
-            out[i] = stem
             report.append({"gain_db": 0.0, "lufs": None, "limited_db": 0.0,
                            "peak_limited_db": 0.0})  # fmt: skip
             continue
-        peak = float(np.max(np.abs(stem))) / ceiling
         # The gain at which the limiter would reduce the peaks by MAX_LIMIT_DB.
-        most = MAX_LIMIT_DB - 20 * math.log10(peak)
+        most = MAX_LIMIT_DB - 20 * math.log10(peak(stem) / ceiling)
         gain = min(target_lufs - level, MAX_GAIN_DB, most)
-        best: tuple[float, NDArray[np.float32], float, float] | None = None
+        best: tuple[float, float, float] | None = None
         for _ in range(4):
-            wave, limited = limit(stem * np.float32(db_to_gain(gain)), ceiling, sample_rate)
-            after = loudness(wave, sample_rate)
+            meter, least = Meter(sample_rate), 1.0
+            for _, part, floor in limited(stem, db_to_gain(gain), ceiling, sample_rate):
+                meter.add(part)
+                least = min(least, floor)
+            after = meter.loudness()
             # Raising a steady tone into the limiter only limits it more: keep the last
             # round that still gained at least half its added gain in loudness.
-            if best is not None and after - best[3] < 0.5 * (gain - best[0]):
+            if best is not None and after - best[2] < 0.5 * (gain - best[0]):
                 break
-            best = (gain, wave, limited, after)
+            best = (gain, _reduction_db(least), after)
             short = target_lufs - after
             if abs(short) < 0.1 or gain >= min(most, MAX_GAIN_DB):
                 break
             gain = min(gain + short, MAX_GAIN_DB, most)
         assert best is not None
-        gain, out[i], limited, after = best
+        gain, reduction, after = best
+        for first, part, _ in limited(stem, db_to_gain(gain), ceiling, sample_rate):
+            stem[:, first : first + part.shape[-1]] = part
         report.append({
             "gain_db": round(gain, 3),
             "lufs": round(after, 3),
-            "limited_db": round(limited, 3),
+            "limited_db": round(reduction, 3),
             # Within 0.1 dB is on target (the rounds stop there).
             "peak_limited_db": round(after - target_lufs, 3) if after < target_lufs - 0.1 else 0.0,
         })  # fmt: skip
-    return out, report
+    return stems, report
 
 
 def scale_within_peak(
@@ -294,25 +396,32 @@ def scale_within_peak(
 
     Scaled down further where it would peak above :data:`OUTPUT_PEAK`.
     """
-    peak = float(np.max(np.abs(wave), initial=0.0)) * db_to_gain(gain_db)
-    if peak > OUTPUT_PEAK:
-        gain_db += 20 * math.log10(OUTPUT_PEAK * _MARGIN / peak)
+    gain_db = _within_peak(peak(wave), gain_db)
     return (wave * db_to_gain(gain_db)).astype(np.float32), gain_db
 
 
+def _within_peak(sample_peak: float, gain_db: float) -> float:
+    """``gain_db``, lowered so that a peak of ``sample_peak`` stays under the output ceiling."""
+    if sample_peak * db_to_gain(gain_db) > OUTPUT_PEAK:
+        gain_db += 20 * math.log10(OUTPUT_PEAK * _MARGIN / (sample_peak * db_to_gain(gain_db)))
+    return gain_db
+
+
 def level_stems(
-    audio: NDArray[np.float32], target: float | None
+    audio: NDArray[np.float32], target: float | None, *, in_place: bool = False
 ) -> tuple[NDArray[np.float32], dict[str, Any]]:
     """Stems ``[N, C, S]`` at ``target`` LUFS (None: as generated), never clipping.
 
     No stem peaks above :data:`OUTPUT_PEAK`; the dict says what was done, for the
-    settings.
+    settings. ``in_place``: into ``audio`` (a long stem is not copied).
     """
     if target is None:
-        pairs = [scale_within_peak(stem, 0.0) for stem in audio]
-        out = np.stack([stem for stem, _ in pairs]) if pairs else audio
-        kept = [{"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)}
-                for _, gain in pairs]  # fmt: skip
-        return out, {"target_lufs": None, "stems": kept}
-    out, stems = fit_output(audio, target)
+        audio = audio if in_place else audio.copy()
+        kept = []
+        for stem in audio:
+            gain = _within_peak(peak(stem), 0.0)
+            np.multiply(stem, np.float32(db_to_gain(gain)), out=stem)
+            kept.append({"gain_db": round(gain, 3), "peak_limited_db": round(gain, 3)})
+        return audio, {"target_lufs": None, "stems": kept}
+    out, stems = fit_output(audio, target, in_place=in_place)
     return out, {"target_lufs": round(target, 3), "stems": stems}

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from openriff.clap_bridge.encoder import ClapSetupError
 from openriff.latent_diffusion.devices import resolve_device
 from openriff.latent_diffusion.files import one_line
+from openriff.latent_diffusion.flags import Parser, UsageError
 from openriff.pipeline.cli.argv import absolute_paths
 from openriff.pipeline.cli.data import add_data_commands
 from openriff.pipeline.cli.demo import add_demo_command
@@ -44,7 +45,7 @@ __all__ = ["USER_ERRORS", "build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``openriff``."""
-    parser = argparse.ArgumentParser(prog="openriff", description=__doc__.split("\n\n")[0])
+    parser: argparse.ArgumentParser = Parser(prog="openriff", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_commands(sub)
     add_train_commands(sub)
@@ -66,13 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 with one message on bad input)."""
     parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(given)
+    try:
+        args = parser.parse_args(given)
+    except UsageError as error:  # a flag out of its range, a missing argument, ...
+        print(error, file=sys.stderr)
+        return 2
     args.argv = absolute_paths(parser, given)  # what sidecars record: runs from anywhere
     try:
         threads = getattr(args, "threads", None)
         if threads is not None:
-            if threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {threads}")
             import torch
 
             torch.set_num_threads(threads)

@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from openriff.latent_diffusion.flags import COUNT, POSITIVE, SEED, SHARE, Number
 from openriff.pipeline.cli.sampling import add_device_flags
 
 
@@ -26,8 +27,6 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     """Write synthetic multitrack songs in the generic layout (``data synth``)."""
     from openriff.pipeline.data.synth import synth_dataset
 
-    if args.songs < 1 or args.bars < 1:
-        raise ValueError(f"--songs and --bars must be >= 1, got {args.songs}, {args.bars}")
     folders = synth_dataset(
         args.out, args.songs, seed=args.seed, bars=args.bars, workers=args.workers,
         style=args.style,
@@ -40,8 +39,6 @@ def cmd_data_corpus(args: argparse.Namespace) -> int:
     """Export music21's corpus (never Bach) as arranged MIDI files (``data corpus``)."""
     from openriff.pipeline.data.corpus import COLLECTIONS, export_corpus
 
-    if args.pieces is not None and args.pieces < 1:
-        raise ValueError(f"--pieces must be >= 1, got {args.pieces}")
     report = export_corpus(
         args.out, args.collection or COLLECTIONS, split=args.split,
         validation=args.validation, pieces=args.pieces, seed=args.seed,
@@ -59,10 +56,6 @@ def cmd_data_render(args: argparse.Namespace) -> int:
     """Render MIDI files into multitrack songs in the generic layout (``data render``)."""
     from openriff.pipeline.data.render import RenderConfig, render_dataset
 
-    if args.songs is not None and args.songs < 1:
-        raise ValueError(f"--songs must be >= 1, got {args.songs}")
-    if args.max_seconds is not None and not args.max_seconds > 0:
-        raise ValueError(f"--max-seconds must be > 0, got {args.max_seconds}")
     config = RenderConfig(
         soundfont=args.soundfont, random_programs=not args.keep_programs,
         max_seconds=args.max_seconds,
@@ -145,8 +138,6 @@ def cmd_data_levels(args: argparse.Namespace) -> int:
     from openriff.pipeline.data.pairs import PairConfig
     from openriff.pipeline.data.survey import survey_levels
 
-    if args.songs is not None and args.songs < 1:
-        raise ValueError(f"--songs must be >= 1, got {args.songs}")
     pairs = PairConfig(
         window=round(args.window_latents * 4096), hop=int(args.hop_seconds * 48_000),
         targets=tuple(args.target),
@@ -167,8 +158,11 @@ def cmd_data_levels(args: argparse.Namespace) -> int:
 
 
 def _lufs(text: str) -> float | None:
-    """``--context-lufs``: a loudness in LUFS, or ``none``."""
-    return None if text.lower() == "none" else float(text)
+    """``--context-lufs``: a loudness in LUFS (-60 to 0), or ``none``."""
+    return None if text.lower() == "none" else float(LUFS(text))
+
+
+LUFS = Number(float, low=-60.0, high=0.0)  # as PrepareConfig takes it
 
 
 STYLES = ("classic", "wide")  # openriff.pipeline.data.music.STYLES, without importing numpy
@@ -197,17 +191,17 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``data`` and ``prepare`` to ``openriff``'s subparsers."""
     data = sub.add_parser("data", help="data sets").add_subparsers(dest="action", required=True)
     p = data.add_parser("synth", help="generate synthetic multitrack songs")
-    p.add_argument("--songs", type=int, required=True, help="how many songs")
+    p.add_argument("--songs", type=COUNT, required=True, help="how many songs")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first song")
-    p.add_argument("--bars", type=int, default=8, help="length of each song in bars")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the first song")
+    p.add_argument("--bars", type=COUNT, default=8, help="length of each song in bars")
     p.add_argument(
         "--style", choices=sorted(STYLES), default="wide",
         help="what the songs are drawn from: wide (60-200 bpm, 4/4 3/4 6/8, seven modes, "
         "inversions, passing notes, rests, drumless sections, dynamics) or classic (4/4, "
         "80-140 bpm, major/minor, bass on the roots, always drums)",
     )  # fmt: skip
-    p.add_argument("--workers", type=int, default=1, help="processes (same songs as one)")
+    p.add_argument("--workers", type=COUNT, default=1, help="processes (same songs as one)")
     p.set_defaults(func=cmd_data_synth)
     p = data.add_parser("corpus", help="music21's corpus (never Bach) as arranged MIDI files")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
@@ -220,21 +214,21 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--split", default="all", choices=("all", "train", "validation"),
         help="music21 pieces of this split only (Bach is never exported)",
     )  # fmt: skip
-    p.add_argument("--validation", type=float, default=0.2, help="share of pieces held out")
-    p.add_argument("--pieces", type=int, default=None, help="at most this many pieces")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the programs")
+    p.add_argument("--validation", type=SHARE, default=0.2, help="share of pieces held out")
+    p.add_argument("--pieces", type=COUNT, default=None, help="at most this many pieces")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the split and the programs")
     p.set_defaults(func=cmd_data_corpus)
     p = data.add_parser("render", help="render MIDI files into multitrack songs (FluidSynth)")
     p.add_argument("--midi", type=Path, required=True, help="folder of .mid/.midi files")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
     p.add_argument("--soundfont", type=Path, default=None, help="General MIDI .sf2")
-    p.add_argument("--songs", type=int, default=None, help="at most this many songs")
-    p.add_argument("--seed", type=int, default=0, help="seed of the program draws")
+    p.add_argument("--songs", type=COUNT, default=None, help="at most this many songs")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the program draws")
     p.add_argument(
         "--keep-programs", action="store_true",
         help="render each instrument with its own program, not a random one of its family",
     )  # fmt: skip
-    p.add_argument("--max-seconds", type=float, default=None, help="cut songs to this length")
+    p.add_argument("--max-seconds", type=POSITIVE, default=None, help="cut songs to this length")
     p.set_defaults(func=cmd_data_render)
     p = data.add_parser(
         "codec-audio", help="target stems and the mix of the other stems, to train a codec on"
@@ -251,10 +245,10 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--data", type=Path, required=True, help="data set root")
     add_layout_flags(p, "train")
     p.add_argument("--target", action="append", default=[], help="target instrument (repeat)")
-    p.add_argument("--window-latents", type=int, default=120, help="window in 4096-sample frames")
-    p.add_argument("--hop-seconds", type=float, default=3.0, help="seconds between pair windows")
-    p.add_argument("--songs", type=int, default=None, help="only the first N songs")
-    p.add_argument("--seed", type=int, default=0, help="preparation's seed (the same pairs)")
+    p.add_argument("--window-latents", type=COUNT, default=120, help="window in 4096-sample frames")
+    p.add_argument("--hop-seconds", type=POSITIVE, default=3.0, help="seconds between pair windows")
+    p.add_argument("--songs", type=COUNT, default=None, help="only the first N songs")
+    p.add_argument("--seed", type=SEED, default=0, help="preparation's seed (the same pairs)")
     p.add_argument("--json", type=Path, default=None, help="also write the summary here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     p.set_defaults(func=cmd_data_levels)
@@ -271,13 +265,13 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     codec.add_argument("--codec-preset", help="untrained CAE preset (testing)")
     p.add_argument("--clap", type=Path, default=None, help="LAION-CLAP .pt (default: no CLAP)")
     p.add_argument("--amodel", default=None, help="HTSAT-base or HTSAT-tiny")
-    p.add_argument("--window-latents", type=int, default=120, help="window in latent frames")
-    p.add_argument("--hop-seconds", type=float, default=3.0, help="seconds between pair windows")
+    p.add_argument("--window-latents", type=COUNT, default=120, help="window in latent frames")
+    p.add_argument("--hop-seconds", type=POSITIVE, default=3.0, help="seconds between pair windows")
     p.add_argument(
-        "--reference-seconds", type=float, default=10.0,
+        "--reference-seconds", type=POSITIVE, default=10.0,
         help="length of the CLAP reference excerpt of each pair's target",
     )  # fmt: skip
-    p.add_argument("--validation", type=float, default=0.1, help="share of songs held out")
+    p.add_argument("--validation", type=SHARE, default=0.1, help="share of songs held out")
     p.add_argument(
         "--target", action="append", default=[],
         help="instrument a target may be (repeat; default: any non-vocal stem)",
@@ -292,10 +286,10 @@ def add_data_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="bring contexts to this loudness (LUFS; 'none': keep the songs' levels)",
     )  # fmt: skip
     p.add_argument(
-        "--level-augment-db", type=float, default=6.0,
+        "--level-augment-db", type=Number(float, low=0.0, high=20.0), default=6.0,
         help="draw each pair's level within +/- this many dB of --context-lufs",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of the pairs")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the split and of the pairs")
     add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openriff.latent_diffusion.flags import COUNT, SEED
 from openriff.pipeline.cli.generate import add_run_flags
 from openriff.pipeline.cli.outputs import exclusive, load_pipeline
 from openriff.pipeline.cli.sampling import sampling_options
@@ -101,8 +102,8 @@ def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Add ``demo`` to ``openriff``'s subparsers."""
     p = sub.add_parser("demo", help="accompany a synthetic song with the default model")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--song-seed", type=int, default=1_000_000, help="synthetic song (held out)")
-    p.add_argument("--bars", type=int, default=8, help="length of the demo song in bars")
+    p.add_argument("--song-seed", type=SEED, default=1_000_000, help="synthetic song (held out)")
+    p.add_argument("--bars", type=COUNT, default=8, help="length of the demo song in bars")
     p.add_argument("--prompt", default=None, help="text, for bundles with CLAP")
     add_run_flags(p, candidates=False)
     p.set_defaults(func=cmd_demo, seed=0)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from openriff.latent_diffusion.flags import COUNT, NON_NEGATIVE, POSITIVE, REAL, SEED
 from openriff.pipeline.cli.data import STYLES, add_layout_flags, split_of
 from openriff.pipeline.cli.sampling import (
     add_device_flags,
@@ -120,14 +121,14 @@ def cmd_evaluate_dataset(args: argparse.Namespace) -> int:
 def _common_flags(p: argparse.ArgumentParser, songs: int | None) -> None:
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
     p.add_argument(
-        "--songs", type=int, default=songs,
+        "--songs", type=COUNT, default=songs,
         help="songs to evaluate" + (" (default: all)" if songs is None else ""),
     )  # fmt: skip
     p.add_argument("--target", default="bass", help="stem to generate: bass, keys, guitar, ...")
     p.add_argument("--prompt", default=None, help="text for bundles with CLAP")
     # Left out, these take the bundle's recommendation, else the library's default.
     add_sampling_flags(p, only=("steps", "sampler", "cfg_context"))
-    p.add_argument("--seed", type=int, default=0, help="generation seed of the first song")
+    p.add_argument("--seed", type=SEED, default=0, help="generation seed of the first song")
     p.add_argument("--json", type=Path, default=None, help="also write the full report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     add_device_flags(p)
@@ -143,9 +144,9 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p = evaluate.add_parser("dataset", help="accompaniment fit on any multitrack data set")
     p.add_argument("--data", type=Path, required=True, help="the data set's root folder")
     add_layout_flags(p, "test")
-    p.add_argument("--seconds", type=float, default=20.0, help="excerpt length per song")
+    p.add_argument("--seconds", type=POSITIVE, default=20.0, help="excerpt length per song")
     p.add_argument(
-        "--context-dbfs", type=float, default=None,
+        "--context-dbfs", type=REAL, default=None,
         help="scale each excerpt so that its context's RMS is this many dBFS (level sweeps)",
     )  # fmt: skip
     p.add_argument(
@@ -164,7 +165,7 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="lengths to measure, in training windows, comma-separated (default: 1,2,4,8)",
     )  # fmt: skip
     p.add_argument(
-        "--tolerance", type=float, default=0.05,
+        "--tolerance", type=NON_NEGATIVE, default=0.05,
         help="the loss increase counted as none (default: 0.05, i.e. +5%%)",
     )  # fmt: skip
     p.add_argument(
@@ -173,15 +174,15 @@ def add_evaluate_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )  # fmt: skip
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: shipped)")
     p.add_argument("--target", default="bass", help="stem whose latents are denoised")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     add_device_flags(p)
     add_precision_flag(p)
     p.set_defaults(func=cmd_evaluate_lengths)
     p = evaluate.add_parser("synthetic", help="accompaniment fit on held-out synthetic songs")
-    p.add_argument("--first-seed", type=int, default=1_000_000, help="seed of the first song")
-    p.add_argument("--bars", type=int, default=8, help="length of each song in bars")
+    p.add_argument("--first-seed", type=SEED, default=1_000_000, help="seed of the first song")
+    p.add_argument("--bars", type=COUNT, default=8, help="length of each song in bars")
     p.add_argument(
         "--style", choices=STYLES, default="wide",
         help="the generator's style (classic: the world the default model up to 0.4 knew)",

@@ -20,10 +20,10 @@ are complete; existing files are refused unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openriff.latent_diffusion.flags import COUNT, POSITIVE, REAL, UNIT, Number
 from openriff.pipeline.cli.argv import reference_part
 from openriff.pipeline.cli.outputs import (
     check_request_flags,
@@ -76,18 +76,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """``openriff generate``: a stem that fits the context."""
     if args.mix is not None and args.context is None:
         raise ValueError("--mix needs a --context to mix the stem with")
+    # The context file is read as it is needed, never held whole: a long song fits.
     return run(args, args.num_candidates, lambda pipeline: pipeline.generate(
         args.context, args.prompt, args.reference, duration=args.duration,
         clap_embedding=args.clap_embedding, clap_unconditional=args.clap_unconditional,
-        **sampling_options(args),
+        keep_context=False, **sampling_options(args),
     ), seconds=args.duration)  # fmt: skip
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     """``openriff inpaint``: regenerate (or extend) a time range of a stem."""
-    if not (math.isfinite(args.start) and math.isfinite(args.end) and args.start < args.end):
-        raise ValueError(f"--start and --end must be finite with start < end, got "
-                         f"{args.start}, {args.end}")  # fmt: skip
+    if not args.start < args.end:  # each is finite: the parser's check
+        raise ValueError(f"--start must be before --end, got {args.start} and {args.end}")
     return run(args, args.num_candidates, lambda pipeline: pipeline.inpaint(
         args.stem, args.start, args.end, args.context, args.prompt, args.reference,
         **sampling_options(args),
@@ -104,9 +104,6 @@ def cmd_vary(args: argparse.Namespace) -> int:
 
 def cmd_loop(args: argparse.Namespace) -> int:
     """``openriff loop``: a seamless loop of N bars."""
-    if args.bars < 1 or args.beats_per_bar < 1 or not 20.0 <= args.bpm <= 400.0:
-        raise ValueError(f"--bars and --beats-per-bar must be >= 1 and --bpm in [20, 400], got "
-                         f"{args.bars}, {args.beats_per_bar}, {args.bpm}")  # fmt: skip
     seconds = args.bars * args.beats_per_bar * 60.0 / args.bpm
     return run(args, args.num_candidates, lambda pipeline: pipeline.loop(
         args.bars, args.bpm, args.context, args.prompt, args.reference,
@@ -127,8 +124,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     """``openriff interpolate``: stems between two prompts or references."""
     start = _endpoint(args.from_prompt, args.from_reference, "from")
     end = _endpoint(args.to_prompt, args.to_reference, "to")
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
     return run(args, args.points, lambda pipeline: pipeline.interpolate(
         start, end, args.context, points=args.points, duration=args.duration,
         **sampling_options(args),
@@ -165,7 +160,7 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     """Add the generation commands to ``openriff``'s subparsers."""
     p = sub.add_parser("generate", help="generate a stem that fits a context")
     _conditioning_args(p, "the music to accompany (.wav/.flac/...)")
-    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    p.add_argument("--duration", type=POSITIVE, default=None, help="seconds, without --context")
     p.add_argument(
         "--clap-embedding", type=Path, default=None,
         help="a CLAP embedding .npy ([512] or [1, 512]) to condition on as such (CLAP_E)",
@@ -181,8 +176,8 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
 
     p = sub.add_parser("inpaint", help="regenerate or extend a time range of a stem")
     p.add_argument("--stem", type=Path, required=True, help="the stem to edit")
-    p.add_argument("--start", type=float, required=True, help="seconds (< 0: prepend)")
-    p.add_argument("--end", type=float, required=True, help="seconds (> length: extend)")
+    p.add_argument("--start", type=REAL, required=True, help="seconds (< 0: prepend)")
+    p.add_argument("--end", type=REAL, required=True, help="seconds (> length: extend)")
     _conditioning_args(p, "the music the stem belongs to, covering the output")
     _output_args(p)
     add_run_flags(p)
@@ -190,16 +185,21 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
 
     p = sub.add_parser("vary", help="variations of a stem")
     p.add_argument("--stem", type=Path, required=True, help="the stem to vary")
-    p.add_argument("--strength", type=float, default=0.5, help="0 (same) to 1 (new)")
+    p.add_argument("--strength", type=UNIT, default=0.5, help="0 (same) to 1 (new)")
     _conditioning_args(p, "the music the stem belongs to")
     _output_args(p)
     add_run_flags(p)
     p.set_defaults(func=cmd_vary)
 
     p = sub.add_parser("loop", help="a seamless loop of N bars at a tempo")
-    p.add_argument("--bars", type=int, default=4, help="loop length in bars")
-    p.add_argument("--bpm", type=float, default=120.0, help="tempo, 20-400 beats per minute")
-    p.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar")
+    p.add_argument("--bars", type=COUNT, default=4, help="loop length in bars")
+    p.add_argument(
+        "--bpm",
+        type=Number(float, low=20.0, high=400.0),
+        default=120.0,
+        help="tempo, 20-400 beats per minute",
+    )
+    p.add_argument("--beats-per-bar", type=COUNT, default=4, help="beats in a bar")
     p.add_argument(
         "--keep-pitch",
         action="store_true",
@@ -219,9 +219,11 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument(
         "--to-reference", type=Path, default=None, help="the last end, given by a recording"
     )
-    p.add_argument("--points", type=int, default=5, help="stems from start to end (>= 2)")
+    p.add_argument(
+        "--points", type=Number(int, low=2), default=5, help="stems from start to end (>= 2)"
+    )
     p.add_argument("--context", type=Path, default=None, help="the music to accompany")
-    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    p.add_argument("--duration", type=POSITIVE, default=None, help="seconds, without --context")
     _output_args(p)
     add_run_flags(p, candidates=False)
     p.set_defaults(func=cmd_interpolate)
@@ -232,7 +234,7 @@ def add_generation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--reference", dest="parts", action="append", type=reference_part,
                    help="a part given by a recording (repeat; order kept)")  # fmt: skip
     p.add_argument("--context", type=Path, default=None, help="music to start from")
-    p.add_argument("--duration", type=float, default=None, help="seconds, without --context")
+    p.add_argument("--duration", type=POSITIVE, default=None, help="seconds, without --context")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
         "--format", default="wav", choices=("wav", "flac"), help="audio format of the files"

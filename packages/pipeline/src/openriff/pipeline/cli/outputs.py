@@ -84,24 +84,44 @@ def write_outputs(
     sidecar: Path,
     plot: Path,
 ) -> list[Path]:
-    """Write the stems, mixes, sidecar and plot together (all or nothing)."""
-    from openriff.pipeline.audio_io import audio_writer, mix, plot_writer, write_together
+    """Write the stems, mixes, sidecar and plot together (all or nothing).
+
+    Each file is written a chunk at a time, and a mix is summed as it is written, from a
+    context kept on disk (``Generation.context_file``) too: no copy of a long stem or
+    context is made.
+    """
+    from openriff.pipeline.audio_io import (
+        Chunks,
+        array_chunks,
+        audio_writer,
+        chunks_writer,
+        mixed,
+        plot_writer,
+        write_together,
+    )
 
     rate = generation.sample_rate
     writers: dict[Path, Callable[[str], object]] = {}
     for path, audio in zip(stems, generation.audio, strict=True):
         writers[path] = audio_writer(audio, rate, args.bits)
-    context_wave = generation.context  # as the model heard it, over the stem's length
+    # The context as the model heard it, over the stem's length.
+    context: Chunks | None = None
+    channels = 0
+    if generation.context is not None:
+        context, channels = array_chunks(generation.context), generation.context.shape[0]
+    elif generation.context_file is not None:
+        source, length = generation.context_file, generation.audio.shape[-1]
+        context, channels = (lambda: source.chunks(length)), source.channels
     gains = []
     if generation.mix is not None:  # a song: the pipeline mixed it
         writers[(mixes or [])[0]] = audio_writer(generation.mix, rate, args.bits)
     elif mixes:
         for path, audio in zip(mixes, generation.audio, strict=True):
-            parts = [audio] if context_wave is None else [context_wave, audio]
-            together, gain = mix(parts)
+            parts = [array_chunks(audio)] if context is None else [context, array_chunks(audio)]
+            together, gain = mixed(parts, max(channels, audio.shape[0]))
             gains.append(gain)
-            writers[path] = audio_writer(together, rate, args.bits)
-    panels = [] if context_wave is None else [("context", context_wave)]
+            writers[path] = chunks_writer(together, max(channels, audio.shape[0]), rate, args.bits)
+    panels: list[tuple[str, Any]] = [] if context is None else [("context", context)]
     named = zip(stems, generation.audio, strict=True)
     panels += [(f"stem {path.name}", audio) for path, audio in named][:4]
     if generation.mix is not None:

@@ -9,11 +9,12 @@ recommendation (else the library's default) applies when they are left out.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
+from openriff.latent_diffusion.flags import COUNT, Number
 from openriff.pipeline.generation.options import Sampling
 
 
@@ -32,6 +33,17 @@ def _help(item: Field[Any]) -> str:
     if default is None or isinstance(default, bool):
         return meta["help"]
     return f"{meta['help']} (default: {shown})"
+
+
+def _parser(item: Field[Any]) -> Callable[[str], Any]:
+    """The field's parser; for a number, one that checks the field's range as it parses."""
+    meta = item.metadata
+    kind = meta["parse"] or type(item.default)
+    if kind not in (int, float) or meta["low"] is None:
+        return kind
+    if meta["below"] is not None:
+        return Number(kind, meta["low"], meta["below"], open_high=True)
+    return Number(kind, meta["low"], meta["high"])
 
 
 def add_sampling_flags(
@@ -54,7 +66,7 @@ def add_sampling_flags(
         if isinstance(item.default, bool):  # on by default: the flag turns it off
             p.add_argument(_flag(item), dest=item.name, action="store_false", help=meta["help"])
             continue
-        parse = meta["parse"] or type(item.default)
+        parse = _parser(item)
         default = None if meta["recommend"] else item.default
         metavar = _flag(item).lstrip("-").replace("-", "_").upper()
         p.add_argument(
@@ -98,7 +110,7 @@ def add_device_flags(p: argparse.ArgumentParser) -> None:
     """``--device`` and ``--threads``: where a command runs, and on how many CPU threads."""
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument(
-        "--threads", type=int, default=None,
+        "--threads", type=COUNT, default=None,
         help="CPU threads for torch (default: torch's, one per core); on a shared or busy "
         "machine give each process 1 or a few: oversubscribed cores run many times slower",
     )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from openriff.latent_diffusion.flags import COUNT, POSITIVE, SEED
 from openriff.pipeline.cli.sampling import add_device_flags
 
 # train.models.MODEL_PRESETS's names (without importing the training code at start-up).
@@ -40,12 +41,14 @@ def _train_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="JSON object of TrainConfig fields")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --config)")
+    p.add_argument("--steps", type=COUNT, default=None, help="optimizer steps (overrides --config)")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="examples per step (overrides --config)"
+        "--batch-size", type=COUNT, default=None, help="examples per step (overrides --config)"
     )
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (overrides --config)")
-    p.add_argument("--seed", type=int, default=None, help="training seed (overrides --config)")
+    p.add_argument(
+        "--lr", type=POSITIVE, default=None, help="peak learning rate (overrides --config)"
+    )
+    p.add_argument("--seed", type=SEED, default=None, help="training seed (overrides --config)")
     add_device_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

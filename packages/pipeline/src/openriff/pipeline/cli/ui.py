@@ -6,14 +6,13 @@ import argparse
 import ipaddress
 import sys
 
+from openriff.latent_diffusion.flags import Number
 from openriff.pipeline.cli.outputs import load_pipeline
 from openriff.pipeline.cli.sampling import add_device_flags, add_model_flags, add_precision_flag
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Load the bundle once, then serve the page until interrupted."""
-    if not 1 <= args.port <= 65535:
-        raise ValueError(f"--port must be in [1, 65535], got {args.port}")
     try:
         import gradio  # noqa: F401  (the [ui] extra)
     except ImportError:
@@ -54,7 +53,9 @@ def add_ui_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add_precision_flag(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to serve on (default: 127.0.0.1, this machine only)")  # fmt: skip
-    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument(
+        "--port", type=Number(int, low=1, high=65535), default=7860, help="port (default: 7860)"
+    )
     p.add_argument("--share", action="store_true",
                    help="also open a public gradio.live link (off unless asked)")  # fmt: skip
     p.set_defaults(func=cmd_ui)

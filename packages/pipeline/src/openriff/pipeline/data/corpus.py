@@ -179,6 +179,8 @@ def export_corpus(
     report = CorpusReport()
     if not 0.0 <= validation < 1.0:  # checked before the corpus is listed (minutes)
         raise ValueError(f"validation must be in [0, 1), got {validation}")
+    if pieces is not None and pieces < 1:
+        raise ValueError(f"pieces must be >= 1 (None: all), got {pieces}")
     chosen = corpus_pieces(collections, split=split, validation=validation, seed=seed)
     with writer_lock(root):
         known = _skipped_before(root / SKIPPED)

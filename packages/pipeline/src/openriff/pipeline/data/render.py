@@ -327,6 +327,10 @@ def render_dataset(
     from openriff.latent_diffusion.files import writer_lock
 
     root, target = Path(midi_root), Path(out)
+    if songs is not None and songs < 1:
+        raise ValueError(f"songs must be >= 1 (None: all), got {songs}")
+    if config.max_seconds is not None and not config.max_seconds > 0:  # NaN too
+        raise ValueError(f"max_seconds must be > 0 (None: whole songs), got {config.max_seconds}")
     if not root.is_dir():
         raise FileNotFoundError(f"MIDI folder {root} is not a folder")
     find_soundfont(config.soundfont)

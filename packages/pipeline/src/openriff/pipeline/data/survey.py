@@ -70,6 +70,8 @@ def survey_levels(
         seed: preparation's seed (the same pairs as ``prepare --seed``).
         songs: survey only the first ``songs`` songs (all when None).
     """
+    if songs is not None and songs < 1:
+        raise ValueError(f"songs must be >= 1 (None: all), got {songs}")
     found, report = read_songs(layout, data, split)
     survey = LevelSurvey()
     for song in found[:songs]:

@@ -127,8 +127,8 @@ def synth_dataset(
     depends only on its seed and ``style``, so ``workers`` processes give the same files as
     one.
     """
-    if workers < 1 or songs < 1:
-        raise ValueError(f"songs and workers must be >= 1, got {songs}, {workers}")
+    if workers < 1 or songs < 1 or bars < 1:
+        raise ValueError(f"songs, workers and bars must be >= 1, got {songs}, {workers}, {bars}")
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLES)}")
     root = Path(out)

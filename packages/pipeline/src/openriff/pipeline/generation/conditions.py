@@ -20,13 +20,15 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from openriff.cae.codec import ReaderEncoder
 from openriff.latent_diffusion.controls import plan_windows
 from openriff.latent_diffusion.precision import precision_scope, resolve_precision
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder
-from openriff.pipeline.levels import Levels, db_to_gain, gain_to
+from openriff.pipeline.levels import Levels, db_to_gain, gain_for, gain_to
+from openriff.pipeline.streamed import ContextFile
 
 EmbeddingInput = str | os.PathLike[str] | NDArray[np.float32] | NDArray[np.float64] | Tensor
 """A CLAP embedding given as such: a ``.npy`` file, or an array ``[E]`` / ``[1, E]``."""
@@ -145,6 +147,34 @@ class Conditioner:
             wave = torch.nn.functional.pad(wave, (0, max(0, length - wave.shape[-1])))
             wave = wave[..., :length]
         return self.encode_context(wave), wave
+
+    def context_file(self, context: AudioInput | None) -> ContextFile | None:
+        """A context file surveyed to be read as it is needed, or None where it cannot be.
+
+        None for an array context, a codec that encodes whole recordings only, or a
+        bundle whose contexts carry their chromagram (computed over the whole recording);
+        :meth:`context_latents` then loads the context whole.
+        """
+        if not isinstance(context, (str, os.PathLike)) or self.context_chroma:
+            return None
+        if not isinstance(self.model.codec, ReaderEncoder):
+            return None
+        return ContextFile.survey(Path(context), "context")
+
+    def encode_context_file(self, source: ContextFile) -> Tensor:
+        """The context ``[1, D, T]`` of a file, read window by window as the codec needs it.
+
+        Equal to :meth:`encode_context` of the whole recording (its level set the same
+        way), without holding its audio (:mod:`openriff.pipeline.streamed`).
+        """
+        codec = self.model.codec
+        assert isinstance(codec, ReaderEncoder)  # as context_file checked
+        gain = 0.0
+        if self.levels is not None:
+            gain = gain_for(source.loudness, source.peak, self.levels.context_lufs)
+        with precision_scope(self.device, self.precision):
+            latents = codec.encode_from(source.reader(db_to_gain(gain)), source.samples)
+        return latents.float()
 
     def style(
         self, reference: AudioInput | None, strength: float, sample_rate: int

@@ -54,6 +54,7 @@ from openriff.pipeline.generation.options import (
 )
 from openriff.pipeline.levels import SILENCE_LUFS, db_to_gain, gain_to, level_stems, loudness
 from openriff.pipeline.limits import seconds_to_samples
+from openriff.pipeline.streamed import ContextFile
 
 Self = TypeVar("Self", bound="Engine")
 
@@ -225,7 +226,10 @@ class Engine(Conditioner):
         return Call(opts, seed, noise, bridge, sample_rate)
 
     def context_and_length(
-        self, context: AudioInput | None, duration: float | None, sample_rate: int
+        self,
+        context: AudioInput | None,
+        duration: float | None,
+        sample_rate: int,
     ) -> tuple[Tensor | None, Tensor | None, int]:
         """The context ``[1, Dc, T]``, its audio ``[C, S]`` and the samples to generate.
 
@@ -397,7 +401,7 @@ class Engine(Conditioner):
         options["precision"] = self.precision
         return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
 
-    def output_lufs(self, context: NDArray[np.float32] | None) -> float | None:
+    def output_lufs(self, context: NDArray[np.float32] | ContextFile | None) -> float | None:
         """The loudness (LUFS) a stem should have, or None for a bundle without levels.
 
         The context's loudness plus the bundle's stem-to-context ratio; without a
@@ -405,7 +409,10 @@ class Engine(Conditioner):
         """
         if self.levels is None:
             return None
-        level = -math.inf if context is None else loudness(context)
+        if isinstance(context, ContextFile):
+            level = context.loudness
+        else:
+            level = -math.inf if context is None else loudness(context)
         if math.isfinite(level) and level > SILENCE_LUFS:
             return level + self.levels.stem_to_context_db
         return self.levels.stem_lufs
@@ -413,14 +420,14 @@ class Engine(Conditioner):
     def level(
         self, audio: NDArray[np.float32], target: float | None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-        """Stems ``[N, C, S]`` at ``target`` LUFS, never clipping (:func:`.levels.level_stems`)."""
-        return level_stems(audio, target)
+        """Stems ``[N, C, S]`` set in place to ``target`` LUFS, never clipping (level_stems)."""
+        return level_stems(audio, target, in_place=True)
 
     def result(
         self,
         sampled: Sampled,
         audio: Tensor,
-        heard: Tensor | None,
+        heard: Tensor | ContextFile | None,
         mode: str,
         *,
         keep_level: bool = False,
@@ -428,16 +435,20 @@ class Engine(Conditioner):
     ) -> Generation:
         """The :class:`Generation` of one sampling: audio, settings, latents, context.
 
-        ``heard`` is the context's audio ``[C, S]`` (cropped to the output here), or None.
-        The stems are set to :meth:`output_lufs` of the context (``keep_level``: left at
-        the level of the stem they edit), and never peak above the output ceiling; the
+        ``heard`` is the context's audio ``[C, S]`` (cropped to the output here), the
+        :class:`~openriff.pipeline.streamed.ContextFile` it is read from, or None. The
+        stems are set to :meth:`output_lufs` of the context (``keep_level``: left at the
+        level of the stem they edit), and never peak above the output ceiling; the
         settings say how (``"level"``).
         """
-        context = None if heard is None else _numpy(heard[..., : audio.shape[-1]])
-        target = None if keep_level else self.output_lufs(context)
+        source = heard if isinstance(heard, ContextFile) else None
+        context = None
+        if isinstance(heard, Tensor):
+            context = _numpy(heard[..., : audio.shape[-1]])
+        target = None if keep_level else self.output_lufs(source or context)
         stems, level = self.level(_numpy(audio), target)
         settings = self.settings(sampled.call, mode, **facts, level=level)
-        return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context)
+        return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context, source)
 
 
 def _numpy(audio: Tensor) -> NDArray[np.float32]:

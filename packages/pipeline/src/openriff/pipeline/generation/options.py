@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from openriff.latent_diffusion.samplers import SAMPLERS
 from openriff.pipeline.audio_io import AudioInput
+from openriff.pipeline.streamed import ContextFile
 
 MAX_CFG = 20.0
 MAX_STEPS = 1000
@@ -174,6 +175,8 @@ class Generation:
         context: ``[C, samples]`` the context as the model heard it (48 kHz, aligned with
             and cropped to the stems), else None: what a mix of context and stem uses (a
             song's context is in its ``mix``).
+        context_file: the file the context is read from when it was not kept in memory
+            (``generate(..., keep_context=False)``; ``context`` is then None), else None.
     """
 
     audio: NDArray[np.float32]
@@ -182,3 +185,4 @@ class Generation:
     latents: NDArray[np.float32] | None = None
     mix: NDArray[np.float32] | None = None
     context: NDArray[np.float32] | None = None
+    context_file: ContextFile | None = None

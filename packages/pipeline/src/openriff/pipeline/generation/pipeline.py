@@ -33,6 +33,7 @@ import math
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.generation.conditions import EmbeddingInput
@@ -40,7 +41,8 @@ from openriff.pipeline.generation.engine import Engine, describe
 from openriff.pipeline.generation.loops import loop
 from openriff.pipeline.generation.options import Generation
 from openriff.pipeline.generation.songs import interpolate, song
-from openriff.pipeline.limits import check_request
+from openriff.pipeline.limits import STREAMED_BYTES_PER_SECOND, check_request
+from openriff.pipeline.streamed import ContextFile
 
 
 class AccompanimentPipeline(Engine):
@@ -67,6 +69,7 @@ class AccompanimentPipeline(Engine):
         clap_embedding: EmbeddingInput | None = None,
         clap_unconditional: bool = False,
         sample_rate: int = SAMPLE_RATE,
+        keep_context: bool = True,
         **options: Any,
     ) -> Generation:
         """Generate stems that fit ``context`` (as long as it).
@@ -83,14 +86,26 @@ class AccompanimentPipeline(Engine):
             clap_unconditional: condition on an audio embedding the bridge prior draws
                 without a prompt (CLAP_A*, DiT follow-up 5).
             sample_rate: rate of array inputs.
+            keep_context: keep the context's audio in the result (``Generation.context``).
+                False: a context file is read as it is needed and never held whole, so a
+                long song takes little memory (``Generation.context_file`` names it; the
+                stems are the same).
             **options: :class:`~openriff.pipeline.generation.options.Sampling` options.
 
         Returns:
             stems ``[num_candidates, channels, samples]`` and the settings.
         """
         call = self.begin(options, sample_rate)
-        latents, heard, length = self.context_and_length(context, duration, sample_rate)
-        check_request(length, call.options.num_candidates, "generate")
+        source = None if keep_context or duration is not None else self.context_file(context)
+        latents: Tensor | None
+        heard: Tensor | ContextFile | None
+        if source is not None:  # the file stands for the audio, read as it is needed
+            check_request(source.samples, call.options.num_candidates, "generate",
+                          per_second=STREAMED_BYTES_PER_SECOND)  # fmt: skip
+            latents, heard, length = self.encode_context_file(source), source, source.samples
+        else:
+            latents, heard, length = self.context_and_length(context, duration, sample_rate)
+            check_request(length, call.options.num_candidates, "generate")
         embedding = self.embedding(call, prompt, reference, clap_embedding, clap_unconditional)
         clap = _clap_name(reference, prompt, clap_embedding, clap_unconditional)
         sampled = self.sample(call, self.frames(length), latents, embedding)
