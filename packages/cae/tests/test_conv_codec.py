@@ -318,7 +318,7 @@ def test_loading_names_what_is_missing(tmp_path: Path, tiny: ConvCAE) -> None:
 
 
 def test_channel_adaptation_rules() -> None:
-    from openriff.cae.codec import adapt_channels
+    from openriff.cae.contract import adapt_channels
 
     wave = torch.arange(4 * 3, dtype=torch.float32).reshape(1, 4, 3)
     torch.testing.assert_close(adapt_channels(wave, 1), wave.mean(1, keepdim=True))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from openriff.cae import from_preset
-from openriff.cae.codec import ChannelDecoder
+from openriff.cae.contract import ChannelDecoder
 from openriff.cae.spectral import magnitude, to_spectrogram
 from openriff.cae.streaming import PREVIEW_FLOOR, block_starts, decode_magnitudes, read_magnitudes
 
@@ -155,7 +155,7 @@ def test_decoding_memory_hardly_grows_with_length() -> None:
 
 @pytest.mark.parametrize("preset", ["diffariff-tiny", "stereo-tiny"])
 def test_encoding_from_a_reader_equals_encoding_the_whole(preset: str) -> None:
-    from openriff.cae.codec import ReaderEncoder
+    from openriff.cae.contract import ReaderEncoder
 
     torch.manual_seed(0)
     model = from_preset(preset).eval()

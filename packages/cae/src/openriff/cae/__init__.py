@@ -18,7 +18,8 @@ official Music2Latent weights in the same contract.
 
 from openriff.cae.__about__ import __version__
 from openriff.cae.checkpoint import MODELS, build, from_preset, from_pretrained, save_pretrained
-from openriff.cae.codec import LatentCodec, SpectrogramCodec
+from openriff.cae.codec import SpectrogramCodec
+from openriff.cae.contract import LatentCodec
 from openriff.cae.conv import ConvCAE, ConvCAEConfig
 from openriff.cae.presets import PRESETS
 from openriff.cae.spectral import SpectrogramConfig

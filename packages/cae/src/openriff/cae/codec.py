@@ -26,13 +26,14 @@ decodes several sequences as one recording's channels (shared phases, or shared 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from openriff.cae.consistency import ConsistencyConfig, consistency_weight
+from openriff.cae.contract import SampleReader, adapt_channels, check_wave
 from openriff.cae.evaluation import multiresolution_stft_distance
 from openriff.cae.spectral import (
     SpectrogramConfig,
@@ -50,131 +51,12 @@ from openriff.cae.streaming import (
 )
 
 DECODINGS = ("consistency", "magnitude")
-SampleReader = Callable[[int, int], Tensor]
-"""``read(lo, hi)``: samples ``[lo, hi)`` of a recording as ``[B, C, hi - lo]``, 0 past its end."""
-
-
-@runtime_checkable
-class LatentCodec(Protocol):
-    """What every codec of OpenRiff offers (ARCHITECTURE.md, "Contracts")."""
-
-    @property
-    def sample_rate(self) -> int:
-        """Audio samples per second (48000)."""
-        ...
-
-    @property
-    def channels(self) -> int:
-        """Audio channels the codec encodes (1: mono, 2: stereo)."""
-        ...
-
-    @property
-    def latent_dim(self) -> int:
-        """Latent channels ``D``."""
-        ...
-
-    @property
-    def hop_length(self) -> float:
-        """Audio samples per latent frame (an int for OpenRiff's own CAEs)."""
-        ...
-
-    @property
-    def latent_bound(self) -> float | None:
-        """The encoder's latents lie in ``[-bound, bound]`` (None: no known bound).
-
-        A generator may clip its estimates to it: latents outside it were never decoded
-        in training, and the decoder's output there is unconstrained.
-        """
-        ...
-
-    def encode(self, wave: Tensor) -> Tensor:
-        """``[B, C, S]`` -> ``[B, D, T]``."""
-        ...
-
-    def decode(
-        self,
-        latents: Tensor,
-        *,
-        steps: int = 1,
-        generator: torch.Generator | None = None,
-        length: int | None = None,
-    ) -> Tensor:
-        """``[B, D, T]`` -> ``[B, C, S]``, ``S`` = ``length`` when given, else ``T * hop``.
-
-        ``length`` is the number of samples that was encoded: decoding gives it back exactly.
-        """
-        ...
-
-
-@runtime_checkable
-class ChannelDecoder(Protocol):
-    """A codec that decodes several latent sequences as the channels of one recording.
-
-    :class:`SpectrogramCodec` is one: shared phases or shared noise, so a mono codec's
-    pseudo-stereo channels stay coherent. Codecs without it decode each sequence alone.
-    """
-
-    def decode_channels(
-        self,
-        channels: Sequence[Tensor],
-        *,
-        steps: int = 1,
-        generator: torch.Generator | None = None,
-        length: int | None = None,
-        decoding: str | None = None,
-        on_block: Progress | None = None,
-    ) -> Tensor:
-        """``[B, D, T]`` each -> ``[B, n * C, length]``."""
-        ...
-
-
-@runtime_checkable
-class ReaderEncoder(Protocol):
-    """A codec that encodes a recording it reads window by window (not held in memory).
-
-    :class:`SpectrogramCodec` is one; others encode a whole recording at once.
-    """
-
-    def encode_from(self, read: SampleReader, samples: int) -> Tensor:
-        """``read(lo, hi) -> [B, C, hi - lo]`` over ``samples`` -> ``[B, D, T]``."""
-        ...
-
-
-def adapt_channels(wave: Tensor, channels: int) -> Tensor:
-    """Match the model's channel count ``M``: downmix extra channels, copy mono.
-
-    With more input channels than ``M``, output channel ``i`` is the mean of input
-    channels ``i, i + M, i + 2M, ...`` (a mono model gets the mean of all channels; a
-    stereo model gets even channels on the left and odd ones on the right). A mono input
-    to a multi-channel model is copied to every channel. Anything else is an error.
-    """
-    have = wave.shape[1]
-    if have == channels:
-        return wave
-    if have == 1:
-        return wave.expand(-1, channels, -1)
-    if have < channels:
-        raise ValueError(f"cannot map {have} audio channels onto a {channels}-channel model")
-    groups = [wave[:, i::channels].mean(dim=1) for i in range(channels)]
-    return torch.stack(groups, dim=1)
 
 
 def _checked_decoding(decoding: str) -> str:
     if decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}; got {decoding!r}")
     return decoding
-
-
-def check_wave(wave: Tensor) -> None:
-    """Raise a clear error for input a codec cannot encode."""
-    if wave.ndim != 3:
-        raise ValueError(f"expected audio shaped [B, C, S], got {list(wave.shape)}")
-    if wave.shape[0] == 0 or wave.shape[1] == 0 or wave.shape[2] == 0:
-        raise ValueError(f"audio is empty: shape {list(wave.shape)}")
-    if not wave.is_floating_point():
-        raise TypeError(f"audio must be floating point, got {wave.dtype}")
-    if not torch.isfinite(wave).all():
-        raise ValueError("audio contains NaN or infinite samples")
 
 
 def fade_weights(lo: int, hi: int, keep_lo: int, keep_hi: int, total: int, hop: int) -> Tensor:

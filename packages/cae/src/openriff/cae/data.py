@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from openriff.cae.audio import AudioError, audio_info, find_audio, load_audio
-from openriff.cae.codec import adapt_channels
+from openriff.cae.contract import adapt_channels
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class AudioCrops:
     Args:
         root: folder searched recursively for audio files.
         sample_rate: rate the model runs at (files are resampled).
-        channels: channels the model takes (:func:`~openriff.cae.codec.adapt_channels`).
+        channels: channels the model takes (:func:`~openriff.cae.contract.adapt_channels`).
         crop_samples: samples per crop; shorter files are zero-padded.
 
     Raises:

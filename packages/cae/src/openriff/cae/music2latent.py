@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from openriff.cae.audio import resample
-from openriff.cae.codec import adapt_channels, check_wave
+from openriff.cae.contract import adapt_channels, check_wave
 from openriff.cae.files import read_torch_state
 
 NATIVE_RATE = 44_100

@@ -89,7 +89,7 @@ def fold_down(wave: Tensor) -> Tensor:
     surround pairs, left first): each side is its front channel plus the centre and its
     surround channels at -3 dB, and the LFE is left out (ITU-R BS.775). Other counts:
     even channels to the left, odd ones to the right, averaged (the codecs' own rule,
-    :func:`openriff.cae.codec.adapt_channels`).
+    :func:`openriff.cae.contract.adapt_channels`).
     """
     channels = wave.shape[0]
     if channels <= 2:
@@ -125,9 +125,9 @@ def check_format(label: str, rate: int, channels: int) -> None:
 def match_channels(wave: NDArray[np.float32], channels: int) -> NDArray[np.float32]:
     """``[C, S]`` audio with ``channels`` channels, adapted as the codecs adapt their input.
 
-    Mono is copied, extra channels are averaged (:func:`openriff.cae.codec.adapt_channels`).
+    Mono is copied, extra channels are averaged (:func:`openriff.cae.contract.adapt_channels`).
     """
-    from openriff.cae.codec import adapt_channels
+    from openriff.cae.contract import adapt_channels
 
     adapted = adapt_channels(torch.from_numpy(np.asarray(wave, np.float32))[None], channels)
     return np.ascontiguousarray(adapted[0].numpy())

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from openriff.cae.codec import LatentCodec
+from openriff.cae.contract import LatentCodec
 from openriff.latent_diffusion.checkpoint import ModelConfig, from_pretrained, load_config
 from openriff.latent_diffusion.files import atomic_directory, read_json_object
 from openriff.latent_diffusion.samplers import Denoiser

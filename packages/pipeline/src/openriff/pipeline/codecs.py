@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from openriff.cae.codec import LatentCodec
+from openriff.cae.contract import LatentCodec
 
 
 def codec_source(

@@ -1,6 +1,6 @@
 """The contracts the pipeline consumes (ARCHITECTURE.md, "Contracts"), as Protocols.
 
-:class:`~openriff.cae.codec.LatentCodec` and
+:class:`~openriff.cae.contract.LatentCodec` and
 :class:`~openriff.latent_diffusion.samplers.Denoiser` are the libraries' own;
 :class:`ClapEmbedder` is declared here, where it is consumed (preparation, bridge
 training, generation): :class:`openriff.clap_bridge.encoder.ClapEncoder` satisfies it, and
@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from torch import Tensor
 
-from openriff.cae.codec import LatentCodec
+from openriff.cae.contract import LatentCodec
 from openriff.latent_diffusion.samplers import Denoiser
 
 __all__ = ["ClapEmbedder", "Denoiser", "LatentCodec"]

@@ -23,7 +23,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from openriff.cae.codec import SampleReader
+from openriff.cae.contract import SampleReader
 from openriff.pipeline.audio_io import CHUNK, SAMPLE_RATE, check_format, fold_down
 from openriff.pipeline.levels import Meter
 

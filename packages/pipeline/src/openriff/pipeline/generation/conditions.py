@@ -20,7 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from openriff.cae.codec import ReaderEncoder
+from openriff.cae.contract import ReaderEncoder
 from openriff.latent_diffusion.controls import plan_windows
 from openriff.latent_diffusion.precision import precision_scope, resolve_precision
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
@@ -100,7 +100,7 @@ class Conditioner:
 
     def encode(self, wave: Tensor) -> Tensor:
         """``[C, S]`` 48 kHz audio -> latents ``[1, D, ceil(S / hop)]``."""
-        from openriff.cae.codec import adapt_channels
+        from openriff.cae.contract import adapt_channels
 
         wave = adapt_channels(wave[None].float(), self.model.codec.channels)
         with precision_scope(self.device, self.precision):

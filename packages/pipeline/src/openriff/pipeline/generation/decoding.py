@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from openriff.cae.codec import ChannelDecoder
+from openriff.cae.contract import ChannelDecoder
 from openriff.latent_diffusion.precision import precision_scope
 from openriff.pipeline.contracts import LatentCodec
 
