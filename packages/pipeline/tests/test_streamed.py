@@ -183,3 +183,17 @@ def test_the_cli_mixes_a_context_it_never_held(bundle: Path, tmp_path: Path) -> 
     stem = sf.read(out / "stem.wav", always_2d=True)[0].T
     expected, _ = mix([load_input(path, "context").numpy(), stem.astype(np.float32)])
     np.testing.assert_allclose(sf.read(out / "mix.wav", always_2d=True)[0].T, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("samples", [1, 100, 2400])  # one sample, 2 ms, 0.05 s
+def test_a_context_of_a_few_samples_gives_a_stem_as_long(
+    pipeline: AccompanimentPipeline, tmp_path: Path, samples: int
+) -> None:
+    path = tmp_path / "short.wav"
+    sf.write(path, (0.3 * np.sin(np.arange(samples) / 10)).astype(np.float32), RATE)
+    kept = pipeline.generate(path, steps=2, seed=2)
+    streamed = pipeline.generate(path, steps=2, seed=2, keep_context=False)
+    assert kept.audio.shape[-1] == samples
+    assert np.isfinite(kept.audio).all()
+    assert np.abs(kept.audio).max() <= 10 ** (-0.1 / 20)
+    np.testing.assert_array_equal(streamed.audio, kept.audio)
