@@ -44,6 +44,7 @@ run)
     # the figures: benchmarks first (about 3 minutes), then the leg.
     step() { echo "== $*"; timeout 240 "$@" 2>&1 | tee -a "$out/benchmarks.txt"; }
     step python3 packages/pipeline/benchmarks/speed.py --device cuda --seconds 95 600
+    step python3 packages/pipeline/benchmarks/speed.py --device cuda --models paper-dit --seconds 95 --compile
     step python3 packages/pipeline/benchmarks/speed.py --device cuda --models shipped --seconds 18 95
     step python3 packages/latent-diffusion/benchmarks/speed.py --device cuda
     step python3 packages/cae/benchmarks/speed.py --device cuda --seconds 95

@@ -306,3 +306,17 @@ def test_surround_and_narrow_band_contexts_are_taken(
         out = pipeline.generate(str(tmp_path / "phone.wav"), steps=2, seed=0)
     assert out.audio.shape[-1] == RATE
     assert np.isfinite(out.audio).all()
+
+
+def test_a_compiled_denoiser_samples_what_the_eager_one_does(
+    bundle: Path, device: torch.device
+) -> None:
+    eager = AccompanimentPipeline.from_pretrained(bundle, device=device)
+    compiled = AccompanimentPipeline.from_pretrained(bundle, device=device, compile=True)
+    options = {"duration": 1.0, "steps": 3, "seed": 4, "stereo_width": 0.0}
+    a = eager.generate(**options)
+    b = compiled.generate(**options)
+    assert compiled.denoiser() is not compiled.model.denoiser  # it went through the compiler
+    assert (a.settings["compile"], b.settings["compile"]) == (False, True)
+    np.testing.assert_allclose(b.latents, a.latents, rtol=0, atol=1e-4)
+    assert not np.array_equal(b.latents, np.zeros_like(b.latents))

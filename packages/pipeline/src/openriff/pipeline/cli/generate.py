@@ -34,6 +34,7 @@ from openriff.pipeline.cli.outputs import (
     write_outputs,
 )
 from openriff.pipeline.cli.sampling import (
+    add_compile_flag,
     add_device_flags,
     add_model_flags,
     add_precision_flag,
@@ -69,6 +70,7 @@ def add_run_flags(p: argparse.ArgumentParser, *, candidates: bool = True) -> Non
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_device_flags(p)
     add_precision_flag(p)
+    add_compile_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -52,7 +52,7 @@ def load_pipeline(args: argparse.Namespace) -> AccompanimentPipeline:
     pipeline = AccompanimentPipeline.from_pretrained(
         bundle, device=torch.device(args.device), clap_checkpoint=args.clap,
         codec_checkpoint=args.music2latent, progress=not args.quiet,
-        precision=getattr(args, "precision", "auto"),
+        precision=getattr(args, "precision", "auto"), compile=getattr(args, "compile", False),
     )  # fmt: skip
     recorded = getattr(args, "expect_model", None)  # set by `openriff rerun`
     if recorded and recorded.get("sha256") and not getattr(args, "force", False):

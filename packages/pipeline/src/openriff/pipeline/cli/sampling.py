@@ -106,6 +106,16 @@ def add_precision_flag(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_compile_flag(p: argparse.ArgumentParser) -> None:
+    """``--compile``: the denoiser through ``torch.compile`` (off by default)."""
+    p.add_argument(
+        "--compile", action="store_true",
+        help="compile the denoiser with torch.compile: its first step of each window shape "
+        "takes seconds to a minute, the rest run faster (long or repeated generations on a "
+        "GPU); off by default",
+    )  # fmt: skip
+
+
 def add_device_flags(p: argparse.ArgumentParser) -> None:
     """``--device`` and ``--threads``: where a command runs, and on how many CPU threads."""
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
