@@ -25,7 +25,7 @@ import importlib.util
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -98,7 +98,9 @@ def run(
         nonlocal calls
         calls += 1
 
-    hook = pipeline.model.denoiser.register_forward_pre_hook(count)  # one per guided call
+    # One per guided call; on the compiled module's wrapper when compiled, outside its graph.
+    counted = cast(torch.nn.Module, pipeline.denoiser())
+    hook = counted.register_forward_pre_hook(count)
     start = sync()
     sampled = pipeline.sample(call, pipeline.frames(length), latents, cond)
     times["sample"] = sync() - start
@@ -113,8 +115,11 @@ def run(
         context=None if latents is None else latents.expand(x.shape[0], -1, -1).to(x),
         embedding=None if cond is None else cond.expand(x.shape[0], -1).to(x),
     )
+    compiled, pipeline.compile = pipeline.compile, False  # counted eagerly: the same FLOPs
+    eager = pipeline.guided(call)
+    pipeline.compile = compiled
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        sampled.denoiser(x, torch.full((x.shape[0],), 1.0, device=x.device), batch_cond)
+        eager(x, torch.full((x.shape[0],), 1.0, device=x.device), batch_cond)
     times["sample_flops"] = float(counter.get_total_flops()) * calls
     return times
 
