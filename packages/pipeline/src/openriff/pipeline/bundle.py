@@ -17,6 +17,7 @@ gives none. The folder is written to a temporary sibling and renamed when comple
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as metadata
 import json
 import os
@@ -176,6 +177,25 @@ class AccompanimentModel:
             bridge_dir = _inside(root, info["bridge"], "bridge")
             bridge = ClapBridge.from_pretrained(bridge_dir, device=device)
         return cls(codec, denoiser, config, bridge, info["clap"].get("checkpoint"), info)
+
+    def fingerprint(self, root: Path | None) -> dict[str, Any]:
+        """What identifies the model: its folder ``root``, versions, a hash of its files."""
+        info = {
+            "bundle": None if root is None else str(root.resolve()),
+            "bundle_version": self.info.get("version"),
+            "packages": self.info.get("packages", {}),
+            "codec": self.info.get("codec"),
+            "clap_checkpoint": self.clap_checkpoint,
+        }
+        if root is not None:
+            digest = hashlib.sha256()
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(root)).encode())
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            info["sha256"] = digest.hexdigest()
+        return info
 
 
 def _inside(root: Path, entry: str, what: str) -> Path:

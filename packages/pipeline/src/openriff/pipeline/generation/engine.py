@@ -16,12 +16,11 @@ reads its inputs, then asks :class:`Engine` to
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -44,12 +43,14 @@ from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
 from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel, default_bundle
+from openriff.pipeline.generation.calls import Call, Sampled, to_numpy
 from openriff.pipeline.generation.conditions import Conditioner, EmbeddingInput
 from openriff.pipeline.generation.decoding import decode_latents, progress_bar
 from openriff.pipeline.generation.options import (
     Generation,
     Sampling,
     derived_seed,
+    describe,
     resolve,
 )
 from openriff.pipeline.levels import SILENCE_LUFS, db_to_gain, gain_to, level_stems, loudness
@@ -57,32 +58,6 @@ from openriff.pipeline.limits import seconds_to_samples
 from openriff.pipeline.streamed import ContextFile
 
 Self = TypeVar("Self", bound="Engine")
-
-
-@dataclass
-class Call:
-    """One generation call: its options, seed, generators and style reference."""
-
-    options: Sampling
-    seed: int
-    noise: torch.Generator  # sampling noise (and the sampler's own randomness)
-    bridge: torch.Generator  # the bridge prior's draws
-    sample_rate: int
-    style: Tensor | None = field(default=None, repr=False)  # (1, D, T) latents
-
-
-@dataclass
-class Sampled:
-    """Latents of every output channel (``[B, D, T]`` each) and how they were made."""
-
-    call: Call
-    channels: list[Tensor]
-    denoiser: Denoiser
-    sigmas: Tensor
-
-    def stacked(self) -> NDArray[np.float32]:
-        """``[B, channels, D, T]``."""
-        return _numpy(torch.stack(self.channels, dim=1).float())
 
 
 class Engine(Conditioner):
@@ -177,23 +152,8 @@ class Engine(Conditioner):
         )  # fmt: skip
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies the model: bundle folder, versions, and a hash of its files."""
-        info = {
-            "bundle": None if self.root is None else str(self.root.resolve()),
-            "bundle_version": self.model.info.get("version"),
-            "packages": self.model.info.get("packages", {}),
-            "codec": self.model.info.get("codec"),
-            "clap_checkpoint": self.model.clap_checkpoint,
-        }
-        if self.root is not None:
-            digest = hashlib.sha256()
-            for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
-                digest.update(str(path.relative_to(self.root)).encode())
-                with path.open("rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-            info["sha256"] = digest.hexdigest()
-        return info
+        """What identifies the model: ``AccompanimentModel.fingerprint`` of its folder."""
+        return self.model.fingerprint(self.root)
 
     def round_trip(
         self, audio: AudioInput, *, seed: int = 0, sample_rate: int = SAMPLE_RATE
@@ -208,7 +168,7 @@ class Engine(Conditioner):
         wave = load_input(audio, "audio", sample_rate)
         gain = 0.0 if self.levels is None else gain_to(wave.numpy(), self.levels.stem_lufs)
         latents = self.encode(wave * db_to_gain(gain))
-        decoded = _numpy(self.decode([latents], int(wave.shape[-1]), seed))[0]
+        decoded = to_numpy(self.decode([latents], int(wave.shape[-1]), seed))[0]
         return (decoded / np.float32(db_to_gain(gain))).astype(np.float32)
 
     # The shared steps ----------------------------------------------------------------------
@@ -468,24 +428,8 @@ class Engine(Conditioner):
         source = heard if isinstance(heard, ContextFile) else None
         context = None
         if isinstance(heard, Tensor):
-            context = _numpy(heard[..., : audio.shape[-1]])
+            context = to_numpy(heard[..., : audio.shape[-1]])
         target = None if keep_level else self.output_lufs(source or context)
-        stems, level = self.level(_numpy(audio), target)
+        stems, level = self.level(to_numpy(audio), target)
         settings = self.settings(sampled.call, mode, **facts, level=level)
         return Generation(stems, SAMPLE_RATE, settings, sampled.stacked(), None, context, source)
-
-
-def _numpy(audio: Tensor) -> NDArray[np.float32]:
-    out: NDArray[np.float32] = audio.cpu().numpy().astype(np.float32, copy=False)
-    return out
-
-
-def describe(value: object) -> str | None:
-    """A JSON-able record of an input: its path, or the shape of an array."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, os.PathLike):
-        return str(value)
-    if isinstance(value, (np.ndarray, Tensor)):
-        return f"array{list(value.shape)}"
-    return f"array{list(np.shape(np.asarray(value)))}"

@@ -19,8 +19,8 @@ import torch
 from numpy.typing import NDArray
 
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
-from openriff.pipeline.generation.engine import Engine, describe
-from openriff.pipeline.generation.options import Generation
+from openriff.pipeline.generation.engine import Engine
+from openriff.pipeline.generation.options import Generation, describe
 from openriff.pipeline.limits import check_request
 
 

@@ -10,6 +10,7 @@ of it, so a new option reaches the CLI, the bundles and the sidecars at once.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from torch import Tensor
 
 from openriff.latent_diffusion.samplers import SAMPLERS
 from openriff.pipeline.audio_io import AudioInput
@@ -186,3 +188,14 @@ class Generation:
     mix: NDArray[np.float32] | None = None
     context: NDArray[np.float32] | None = None
     context_file: ContextFile | None = None
+
+
+def describe(value: object) -> str | None:
+    """A JSON-able record of an input: its path, or the shape of an array."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, (np.ndarray, Tensor)):
+        return f"array{list(value.shape)}"
+    return f"array{list(np.shape(np.asarray(value)))}"

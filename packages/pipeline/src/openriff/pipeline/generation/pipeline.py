@@ -37,9 +37,9 @@ from torch import Tensor
 
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.generation.conditions import EmbeddingInput
-from openriff.pipeline.generation.engine import Engine, describe
+from openriff.pipeline.generation.engine import Engine
 from openriff.pipeline.generation.loops import loop
-from openriff.pipeline.generation.options import Generation
+from openriff.pipeline.generation.options import Generation, describe
 from openriff.pipeline.generation.songs import interpolate, song
 from openriff.pipeline.limits import STREAMED_BYTES_PER_SECOND, check_request
 from openriff.pipeline.streamed import ContextFile

@@ -15,8 +15,8 @@ import torch
 from numpy.typing import NDArray
 
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input, match_channels, mix
-from openriff.pipeline.generation.engine import Engine, describe
-from openriff.pipeline.generation.options import Generation
+from openriff.pipeline.generation.engine import Engine
+from openriff.pipeline.generation.options import Generation, describe
 from openriff.pipeline.limits import check_request, seconds_to_samples
 
 
