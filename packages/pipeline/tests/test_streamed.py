@@ -11,7 +11,6 @@ import soundfile as sf
 import torch
 
 from openriff.pipeline.audio_io import (
-    CHUNK,
     array_chunks,
     audio_writer,
     chunks_writer,
@@ -22,6 +21,7 @@ from openriff.pipeline.audio_io import (
 from openriff.pipeline.cli import main
 from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 from openriff.pipeline.levels import Meter, fit_output, limit, limited, loudness, peak
+from openriff.pipeline.loudness import CHUNK
 from openriff.pipeline.streamed import ContextFile
 
 RATE = 48_000
@@ -133,11 +133,16 @@ def test_mixing_chunks_equals_mixing_arrays(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     context = (0.7 * rng.standard_normal((2, 2 * CHUNK + 50))).astype(np.float32)
     stem = (0.5 * rng.standard_normal((1, 2 * CHUNK + 50))).astype(np.float32)
-    expected, gain = mix([context, stem])
-    assert gain < 1.0
+    total = context + np.repeat(stem, 2, axis=0)  # the mono stem on both sides
+    gain = 0.99 / float(np.abs(total).max())
+    expected = (total * gain).astype(np.float32)
     together, same = mixed([array_chunks(context), array_chunks(stem)], 2)
     assert same == gain
     np.testing.assert_array_equal(np.concatenate(list(together()), axis=1), expected)
+    whole, whole_gain = mix([context, stem[:, :-7]])  # a shorter part: silence after it
+    assert whole_gain < 1.0
+    np.testing.assert_array_equal(whole[:, -7:], (context[:, -7:] * whole_gain).astype(np.float32))
+    assert mix([np.zeros((2, 0), np.float32)])[0].shape == (2, 0)
     # Written a chunk at a time: the file written whole, byte for byte.
     for bits in ("16", "24", "float"):
         sf.write(tmp_path / f"whole-{bits}.wav", expected.T, RATE,

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from openriff.latent_diffusion.files import open_to_umask
+from openriff.pipeline.loudness import CHUNK  # the grid of every chunked pass
 
 SAMPLE_RATE = 48_000
 # Telephone-band audio is the lowest rate taken; below NARROW_SAMPLE_RATE it is taken
@@ -36,7 +37,6 @@ MAX_CHANNELS = 8  # up to 7.1; more than 2 are folded down to stereo
 # ITU-R BS.775 fold-down gain of the centre and surround channels (-3 dB); the LFE is left out.
 SURROUND_GAIN = 0.5**0.5
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
-CHUNK = 2**18  # samples handed on at once when audio is mixed or written a piece at a time
 MIX_PEAK = 0.99  # a mix peaking above this is scaled down to it
 AudioInput: TypeAlias = Union[str, "os.PathLike[str]", NDArray[np.floating[Any]], Tensor]
 """An audio input: a path, or an array / tensor ``[S]`` or ``[C, S]`` (with its rate)."""
@@ -56,14 +56,12 @@ def load_input(source: AudioInput, name: str, sample_rate: int = SAMPLE_RATE) ->
     Raises:
         ValueError: the input cannot be used; the message names it and the problem.
     """
-    from openriff.cae.audio import AudioError, audio_info, load_audio, resample
+    from openriff.cae.audio import AudioError, load_audio, resample
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            if path.is_file():  # a format the models cannot use is refused before decoding
-                _, rate, channels = audio_info(path)
-                check_format(f"{name} {path}", rate, channels)
+            check_file_format(path, name)
             # Missing, unreadable, empty or NaN files: openriff-cae's errors name the file.
             return fold_down(load_audio(path, SAMPLE_RATE))
         except AudioError as error:
@@ -100,6 +98,20 @@ def fold_down(wave: Tensor) -> Tensor:
         right = wave[1] + centre + SURROUND_GAIN * wave[5::2].sum(0)
         return torch.stack([left, right])
     return torch.stack([wave[0::2].mean(0), wave[1::2].mean(0)])
+
+
+def check_file_format(path: Path, name: str) -> None:
+    """Refuse an existing file whose rate or channels the models cannot use, before decoding.
+
+    Raises:
+        AudioError: unreadable header (openriff-cae's, naming the file).
+        ValueError: as :func:`check_format`, naming ``name`` and the file.
+    """
+    from openriff.cae.audio import audio_info
+
+    if path.is_file():
+        _, rate, channels = audio_info(path)
+        check_format(f"{name} {path}", rate, channels)
 
 
 def check_format(label: str, rate: int, channels: int) -> None:
@@ -140,13 +152,11 @@ def mix(parts: Sequence[NDArray[np.float32]]) -> tuple[NDArray[np.float32], floa
         the mix and the gain applied to it (1.0 unless the sum peaked above 0.99).
     """
     channels = max(part.shape[0] for part in parts)
-    length = max(part.shape[-1] for part in parts)
-    total = np.zeros((channels, length), dtype=np.float32)
-    for part in parts:
-        total[:, : part.shape[-1]] += match_channels(part, channels)
-    peak = float(np.abs(total).max(initial=0.0))
-    gain = MIX_PEAK / peak if peak > MIX_PEAK else 1.0
-    return (total * gain).astype(np.float32), gain
+    together, gain = mixed([array_chunks(part) for part in parts], channels)
+    pieces = list(together())
+    if not pieces:  # parts of no samples
+        return np.zeros((channels, 0), np.float32), gain
+    return np.concatenate(pieces, axis=1), gain
 
 
 def array_chunks(wave: NDArray[np.float32]) -> Chunks:

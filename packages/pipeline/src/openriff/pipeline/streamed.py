@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from openriff.cae.contract import SampleReader
-from openriff.pipeline.audio_io import CHUNK, SAMPLE_RATE, check_format, fold_down
-from openriff.pipeline.levels import Meter
+from openriff.pipeline.audio_io import SAMPLE_RATE, check_file_format, fold_down
+from openriff.pipeline.loudness import CHUNK, Meter
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,11 @@ class ContextFile:
             ValueError: the file cannot be used (as :func:`~openriff.pipeline.audio_io.
                 load_input` says it), naming ``name`` and the file.
         """
-        from openriff.cae.audio import AudioError, audio_info
+        from openriff.cae.audio import AudioError
 
         meter, channels = Meter(SAMPLE_RATE), 0
         try:
-            if path.is_file():
-                _, rate, have = audio_info(path)
-                check_format(f"{name} {path}", rate, have)
+            check_file_format(path, name)
             for block in _blocks(path):
                 channels = block.shape[0]
                 meter.add(block.numpy())

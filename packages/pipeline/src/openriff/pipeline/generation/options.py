@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,7 +23,9 @@ from torch import Tensor
 
 from openriff.latent_diffusion.samplers import SAMPLERS
 from openriff.pipeline.audio_io import AudioInput
-from openriff.pipeline.streamed import ContextFile
+
+if TYPE_CHECKING:
+    from openriff.pipeline.streamed import ContextFile
 
 MAX_CFG = 20.0
 MAX_STEPS = 1000
