@@ -64,7 +64,7 @@ def report(
     """Print one result line."""
     rate = flops / wall
     print(
-        f"{name:<22} {what:<7} {seconds_audio / wall:8.2f}x real time   "
+        f"{name:<22} {what:<12} {seconds_audio / wall:8.2f}x real time   "
         f"{wall:8.2f} s   {rate / 1e9:8.1f} GFLOP/s   {rate / peak:6.1%} of peak"
     )
 
@@ -76,6 +76,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length")
     parser.add_argument("--presets", nargs="*", default=[p for p in PRESETS if "tiny" not in p])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--window-batch",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="windows per batch of the consistency decoding, one run each (0: the codec's "
+        "default, 32 on a GPU and 1 on a CPU)",
+    )
     parser.add_argument(
         "--music2latent-seconds",
         type=float,
@@ -101,12 +109,15 @@ def main() -> None:
             wall, flops = timed(lambda m=model, w=wave: m.encode(w), device, args.repeats)
             report(name, "encode", args.seconds, wall, flops, peak)
             generator = torch.Generator(device).manual_seed(0)
-            wall, flops = timed(
-                lambda m=model, z=latents, g=generator: m.decode(z, generator=g),
-                device,
-                args.repeats,
-            )
-            report(name, "decode", args.seconds, wall, flops, peak)
+            for batch in args.window_batch:
+                wall, flops = timed(
+                    lambda m=model, z=latents, g=generator, b=batch or None: m.decode(
+                        z, generator=g, window_batch=b
+                    ),
+                    device,
+                    args.repeats,
+                )
+                report(name, f"decode/{batch or 'auto'}", args.seconds, wall, flops, peak)
 
     if args.music2latent_seconds > 0:
         from music2latent.models import UNet

@@ -15,6 +15,7 @@ from openriff.cae.consistency import (
     sigma_at,
     teacher_step,
 )
+from openriff.cae.noise import gaussian
 
 CONFIG = ConsistencyConfig()
 
@@ -75,12 +76,13 @@ def test_one_step_sampling_of_an_exact_consistency_function() -> None:
     def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return mu.expand_as(x)
 
-    g = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")
+    noise = gaussian(torch.Generator().manual_seed(0), cpu, torch.float32)
     for steps in (1, 3):
-        out = sample(model, (5, 2), steps, CONFIG, generator=g, device=torch.device("cpu"))
+        out = sample(model, (5, 2), steps, CONFIG, noise=noise, device=cpu)
         torch.testing.assert_close(out, mu.expand(5, 2))
     with pytest.raises(ValueError, match="steps"):
-        sample(model, (5, 2), 0, CONFIG, generator=g, device=torch.device("cpu"))
+        sample(model, (5, 2), 0, CONFIG, noise=noise, device=cpu)
 
 
 def test_consistency_weight_ramps_in() -> None:

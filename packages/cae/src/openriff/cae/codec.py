@@ -5,9 +5,11 @@
 ``hop`` is ``hop_length`` audio samples per latent frame. Long inputs are processed in
 windows of ``chunk_latents`` frames with ``overlap_latents`` frames of context on each side,
 so memory is bounded by the window, not by the input. Encoded windows keep only their
-centres; decoded windows are cross-faded over the overlaps, so there is no seam. Noise for
-decoding is drawn from the given ``torch.Generator`` window after window, so a generator
-seeded the same way reproduces the output exactly.
+centres; decoded windows are cross-faded over the overlaps, so there is no seam. Each
+window's decoding noise comes from its own stream, seeded from the given
+``torch.Generator`` (:mod:`openriff.cae.noise`): a generator seeded the same way reproduces
+the output exactly, and windows of equal length decode as one batch on a GPU with the same
+result as one by one.
 
 A subclass provides ``encode_spectrogram``, ``decode_spectrogram`` and
 ``preview_spectrogram`` for one window.
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 from openriff.cae.consistency import ConsistencyConfig, consistency_weight
 from openriff.cae.contract import SampleReader, adapt_channels, check_wave
 from openriff.cae.evaluation import multiresolution_stft_distance
+from openriff.cae.noise import Noise, WindowStreams, window_seeds
 from openriff.cae.spectral import (
     SpectrogramConfig,
     from_spectrogram,
@@ -51,6 +54,9 @@ from openriff.cae.streaming import (
 )
 
 DECODINGS = ("consistency", "magnitude")
+
+WINDOW_BATCH = 32
+"""Windows per batch of the consistency decoding on a GPU (about 4 s of audio each)."""
 
 
 def _checked_decoding(decoding: str) -> str:
@@ -134,10 +140,12 @@ class SpectrogramCodec(nn.Module):
         """``[B, 2C, F, T * frames_per_latent]`` -> latents ``[B, D, T]`` in (-1, 1)."""
         raise NotImplementedError
 
-    def decode_spectrogram(
-        self, latents: Tensor, *, steps: int, generator: torch.Generator | None
-    ) -> Tensor:
-        """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``."""
+    def decode_spectrogram(self, latents: Tensor, *, steps: int, noise: Noise) -> Tensor:
+        """Latents ``[B, D, T]`` -> spectrogram ``[B, 2C, F, T * frames_per_latent]``.
+
+        ``noise`` draws every noise tensor of the decoding (batch first); for a batch of
+        windows it gives each window its own stream (:class:`~openriff.cae.noise.WindowStreams`).
+        """
         raise NotImplementedError
 
     def preview_spectrogram(self, latents: Tensor) -> Tensor:
@@ -309,6 +317,7 @@ class SpectrogramCodec(nn.Module):
         length: int | None = None,
         decoding: str | None = None,
         phase_iterations: int = GRIFFIN_LIM_ITERATIONS,
+        window_batch: int | None = None,
     ) -> Tensor:
         """Decode latents of any length.
 
@@ -324,13 +333,16 @@ class SpectrogramCodec(nn.Module):
                 default: the model config's.
             phase_iterations: Griffin-Lim projections per block of the magnitude
                 decoding (more: slower, slightly more consistent phases).
+            window_batch: windows of the consistency decoding run through the model
+                together (each with its own noise stream, so the audio is the same for any
+                batch); None: :data:`WINDOW_BATCH` on a GPU, 1 on a CPU.
 
         Returns:
             audio ``[B, channels, length]``.
         """
         return self.decode_channels(
             [latents], steps=steps, generator=generator, length=length, decoding=decoding,
-            phase_iterations=phase_iterations,
+            phase_iterations=phase_iterations, window_batch=window_batch,
         )  # fmt: skip
 
     @torch.no_grad()
@@ -344,6 +356,7 @@ class SpectrogramCodec(nn.Module):
         decoding: str | None = None,
         on_block: Progress | None = None,
         phase_iterations: int = GRIFFIN_LIM_ITERATIONS,
+        window_batch: int | None = None,
     ) -> Tensor:
         """Latent sequences decoded as the channels of one recording ``[B, n * C, length]``.
 
@@ -361,6 +374,7 @@ class SpectrogramCodec(nn.Module):
             on_block: progress of the magnitude decoding, called with ``(done, total)``
                 blocks.
             phase_iterations: as :meth:`decode`.
+            window_batch: as :meth:`decode`.
         """
         for latents in channels:
             if latents.ndim != 3 or latents.shape[1] != self.latent_dim:
@@ -375,6 +389,8 @@ class SpectrogramCodec(nn.Module):
             raise ValueError(f"length must be >= 0, got {length}")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if window_batch is not None and window_batch < 1:
+            raise ValueError(f"window_batch must be >= 1, got {window_batch}")
         decoding = self.decoding if decoding is None else _checked_decoding(decoding)
         param = self._param()
         channels = [z.to(param.device, param.dtype) for z in channels]
@@ -383,29 +399,41 @@ class SpectrogramCodec(nn.Module):
                 self, channels, generator, iterations=phase_iterations, on_block=on_block
             )
         else:
-            state = None if generator is None else generator.get_state()
-            parts = []
-            for latents in channels:
-                if generator is not None and state is not None:
-                    generator.set_state(state)  # the same decoding noise for each
-                parts.append(self._decode_consistency(latents, steps, generator))
+            total = channels[0].shape[-1]
+            spans = windows(total, self.chunk_latents, self.overlap_latents)
+            seeds = window_seeds(len(spans), generator)  # the same decoding noise for each
+            if window_batch is None:
+                window_batch = WINDOW_BATCH if param.device.type == "cuda" else 1
+            parts = [self._decode_consistency(z, steps, seeds, window_batch) for z in channels]
             out = torch.cat(parts, dim=1)
         if length is not None and length > out.shape[-1]:
             out = nn.functional.pad(out, (0, length - out.shape[-1]))
         return out if length is None else out[..., :length]  # a view: no copy of a long stem
 
     def _decode_consistency(
-        self, latents: Tensor, steps: int, generator: torch.Generator | None
+        self, latents: Tensor, steps: int, seeds: list[int], window_batch: int
     ) -> Tensor:
-        """Window after window, cross-faded over the overlaps."""
+        """Windows of equal length ``window_batch`` at a time, cross-faded over the overlaps."""
         hop = self.hop_length
-        total = latents.shape[-1]
-        out = torch.zeros(latents.shape[0], self.channels, total * hop, device=latents.device)
+        batch, total = latents.shape[0], latents.shape[-1]
+        out = torch.zeros(batch, self.channels, total * hop, device=latents.device)
         norm = torch.zeros(total * hop, dtype=torch.float64)
-        for lo, hi, keep_lo, keep_hi in windows(total, self.chunk_latents, self.overlap_latents):
-            spec = self.decode_spectrogram(latents[..., lo:hi], steps=steps, generator=generator)
-            wave = from_spectrogram(spec.float(), self.spectrogram)  # (B, C, (hi - lo) * hop)
-            weight = fade_weights(lo, hi, keep_lo, keep_hi, total, hop)
-            out[..., lo * hop : hi * hop] += wave * weight.to(wave)
-            norm[lo * hop : hi * hop] += weight
+        spans = windows(total, self.chunk_latents, self.overlap_latents)
+        by_length: dict[int, list[int]] = {}
+        for i, (lo, hi, _, _) in enumerate(spans):
+            by_length.setdefault(hi - lo, []).append(i)
+        for same in by_length.values():
+            for first in range(0, len(same), window_batch):
+                group = same[first : first + window_batch]
+                stacked = torch.cat([latents[..., spans[i][0] : spans[i][1]] for i in group])
+                noise = WindowStreams([seeds[i] for i in group], latents.device, latents.dtype)
+                spec = self.decode_spectrogram(stacked, steps=steps, noise=noise)
+                waves = from_spectrogram(spec.float(), self.spectrogram)  # (G * B, C, n * hop)
+                for j, i in enumerate(group):
+                    lo, hi, keep_lo, keep_hi = spans[i]
+                    weight = fade_weights(lo, hi, keep_lo, keep_hi, total, hop)
+                    wave = waves[j * batch : (j + 1) * batch]
+                    # At most two windows overlap anywhere, so the sum is the same in any order.
+                    out[..., lo * hop : hi * hop] += wave * weight.to(wave)
+                    norm[lo * hop : hi * hop] += weight
         return out / norm.to(out)

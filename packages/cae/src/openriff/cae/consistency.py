@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from openriff.cae.noise import Noise
+
 
 @dataclass(frozen=True)
 class ConsistencyConfig:
@@ -206,7 +208,7 @@ def sample(
     steps: int,
     config: ConsistencyConfig,
     *,
-    generator: torch.Generator | None,
+    noise: Noise,
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
@@ -214,17 +216,26 @@ def sample(
 
     With ``steps = 1`` this is ``f(sigma_max * z, sigma_max)``. Further steps re-noise the
     estimate to the next lower level of a ``steps + 1``-point Karras curve and denoise again.
+
+    Args:
+        model: the consistency function ``f(x_sigma, sigma[B])``.
+        shape: of the sample, ``[B, ...]``.
+        steps: denoising steps (>= 1).
+        config: noise levels.
+        noise: draws the starting noise and each re-noising, in that order
+            (:func:`~openriff.cae.noise.gaussian` for one generator).
+        device: of the noise levels.
+        dtype: of the noise levels.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     levels = sigma_at(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), config)
-    x = torch.randn(shape, generator=generator, device=device, dtype=dtype) * config.sigma_max
+    x = noise(shape) * config.sigma_max
     estimate = x
     for i in range(steps):
         sigma = torch.full((shape[0],), float(levels[i]), device=device, dtype=dtype)
         estimate = model(x, sigma)
         if i + 1 < steps:
             level = float(levels[i + 1])
-            noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-            x = estimate + math.sqrt(max(level**2 - config.sigma_min**2, 0.0)) * noise
+            x = estimate + math.sqrt(max(level**2 - config.sigma_min**2, 0.0)) * noise(shape)
     return estimate

@@ -38,6 +38,7 @@ from openriff.cae.layers import (
     conv,
     group_norm,
 )
+from openriff.cae.noise import Noise
 from openriff.cae.spectral import SpectrogramConfig
 
 
@@ -427,9 +428,7 @@ class ConvCAE(SpectrogramCodec):
         features = self.features(latents)
         return self.decoder.preview(features), self.decoder.frequencies(features)
 
-    def decode_spectrogram(
-        self, latents: Tensor, *, steps: int, generator: torch.Generator | None
-    ) -> Tensor:
+    def decode_spectrogram(self, latents: Tensor, *, steps: int, noise: Noise) -> Tensor:
         """Latents ``[B, D, n]`` -> spectrogram ``[B, 2C, F, 8n]`` in ``steps`` steps."""
         pyramid = self.features(latents)
         shape = (
@@ -443,7 +442,7 @@ class ConvCAE(SpectrogramCodec):
             shape,
             steps,
             self.config.consistency,
-            generator=generator,
+            noise=noise,
             device=latents.device,
             dtype=latents.dtype,
         )

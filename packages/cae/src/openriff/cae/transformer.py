@@ -39,6 +39,7 @@ from openriff.cae.consistency import (
 )
 from openriff.cae.consistency import sample as consistency_sample
 from openriff.cae.layers import NoiseEmbedding
+from openriff.cae.noise import Noise
 from openriff.cae.spectral import SpectrogramConfig
 
 
@@ -335,9 +336,7 @@ class TransformerCAE(SpectrogramCodec):
         """Latents ``[B, D, n]`` -> log compressed magnitudes ``[B, C, F, 8n]``."""
         return self.preview(self.features(latents))
 
-    def decode_spectrogram(
-        self, latents: Tensor, *, steps: int, generator: torch.Generator | None
-    ) -> Tensor:
+    def decode_spectrogram(self, latents: Tensor, *, steps: int, noise: Noise) -> Tensor:
         """Latents ``[B, D, n]`` -> spectrogram ``[B, 2C, F, 8n]``, block after block."""
         block = self.config.block_latents
         fpl = self.frames_per_latent
@@ -349,20 +348,14 @@ class TransformerCAE(SpectrogramCodec):
             n = min(block, latents.shape[-1] - start)
             context = None
             if previous is not None:
-                noise = torch.randn(
-                    previous.shape,
-                    generator=generator,
-                    device=previous.device,
-                    dtype=previous.dtype,
-                )
-                context = previous + self.config.context_sigma * noise
+                context = previous + self.config.context_sigma * noise(tuple(previous.shape))
             shape = (latents.shape[0], 2 * self.channels, self.spectrogram.bins, n * fpl)
             current = consistency_sample(
                 functools.partial(self._denoise_block, features=feats, context=context),
                 shape,
                 steps,
                 self.consistency,
-                generator=generator,
+                noise=noise,
                 device=latents.device,
                 dtype=latents.dtype,
             )
