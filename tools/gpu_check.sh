@@ -47,7 +47,7 @@ run)
     step python3 packages/pipeline/benchmarks/speed.py --device cuda --models paper-dit --seconds 95 --compile
     step python3 packages/pipeline/benchmarks/speed.py --device cuda --models shipped --seconds 18 95
     step python3 packages/latent-diffusion/benchmarks/speed.py --device cuda
-    step python3 packages/cae/benchmarks/speed.py --device cuda --seconds 95
+    step python3 packages/cae/benchmarks/speed.py --device cuda --seconds 95 --window-batch 1 0
     step python3 packages/latent-diffusion/benchmarks/train_speed.py --device cuda
     echo "== CUDA test leg"
     start=$(date +%s)

@@ -15,9 +15,10 @@ from openriff.cae import (
     from_pretrained,
     save_pretrained,
 )
-from openriff.cae.codec import PREVIEW_FLOOR, fade_weights, windows
+from openriff.cae.codec import PREVIEW_FLOOR, windows
 from openriff.cae.config import from_dict, to_dict
 from openriff.cae.spectral import magnitude, to_spectrogram
+from openriff.cae.windowed import fade_weights
 
 
 @pytest.fixture(scope="module")

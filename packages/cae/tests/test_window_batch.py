@@ -40,6 +40,21 @@ def test_windows_decode_the_same_batched_or_one_by_one(preset: str, device: torc
         model.decode(latents, window_batch=0)
 
 
+def test_sequences_decode_as_channels_with_the_same_noise(device: torch.device) -> None:
+    # A mono codec's pseudo-stereo: both channels' windows in one batch, each sequence
+    # with the noise it would get decoded alone.
+    model = perturbed("diffariff-tiny", device)
+    g = torch.Generator().manual_seed(2)
+    a, b = (torch.rand(1, 64, 40, generator=g).to(device) * 2 - 1 for _ in range(2))
+    both = model.decode_channels(
+        [a, b], steps=2, generator=seeded(device, 7), decoding="consistency", window_batch=8
+    )
+    alone = [model.decode(z, steps=2, generator=seeded(device, 7), window_batch=1) for z in (a, b)]
+    torch.testing.assert_close(both, torch.cat(alone, dim=1), rtol=1e-4, atol=1e-5)
+    same = model.decode_channels([a, a], steps=2, generator=seeded(device, 7), window_batch=8)
+    torch.testing.assert_close(same[:, 0], same[:, 1], rtol=0, atol=0)
+
+
 def test_window_streams_draw_each_window_from_its_seed() -> None:
     seeds = window_seeds(3, torch.Generator().manual_seed(0))
     assert len(set(seeds)) == 3
@@ -52,3 +67,8 @@ def test_window_streams_draw_each_window_from_its_seed() -> None:
         torch.testing.assert_close(second[i : i + 1], torch.randn(1, 5, generator=g))
     with pytest.raises(ValueError, match="does not split into 3 windows"):
         draws((4, 4))
+    twice = WindowStreams(seeds[:2], torch.device("cpu"), torch.float32, repeat=2)((8, 3))
+    for i, seed in enumerate(seeds[:2]):
+        want = torch.randn(2, 3, generator=torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(twice[4 * i : 4 * i + 2], want)
+        torch.testing.assert_close(twice[4 * i + 2 : 4 * i + 4], want)

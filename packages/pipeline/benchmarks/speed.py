@@ -12,7 +12,9 @@ Models: ``shipped`` (the default bundle, or ``--bundle``), ``paper-dit`` (``dit/
 with the ``stereo`` codec, untrained: they time as trained ones do) and ``paper-unet``
 (``unet1d/diffariff`` with the ``diffariff`` codec). Paper models get a random CLAP
 embedding, so both guidance conditions run. The whole context is one pass
-(``one_pass_frames`` covers it), as the backbones extrapolate.
+(``one_pass_frames`` covers it), as the backbones extrapolate, where the GPU's memory
+allows (:mod:`openriff.latent_diffusion.memory`; each line gives the pass length). FLOPs
+are counted over one pass of the whole context.
 
     python packages/pipeline/benchmarks/speed.py --models shipped --seconds 16
     python packages/pipeline/benchmarks/speed.py --device cuda --seconds 95 600
@@ -115,12 +117,12 @@ def run(
         context=None if latents is None else latents.expand(x.shape[0], -1, -1).to(x),
         embedding=None if cond is None else cond.expand(x.shape[0], -1).to(x),
     )
-    compiled, pipeline.compile = pipeline.compile, False  # counted eagerly: the same FLOPs
-    eager = pipeline.guided(call)
-    pipeline.compile = compiled
+    eager = pipeline.guided(call, compiled=False)  # counted eagerly: the same FLOPs
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         eager(x, torch.full((x.shape[0],), 1.0, device=x.device), batch_cond)
     times["sample_flops"] = float(counter.get_total_flops()) * calls
+    times["pass_frames"] = float(sampled.call.pass_frames or 0)
+    times["frames"] = float(x.shape[-1])
     return times
 
 
@@ -175,7 +177,8 @@ def main() -> None:
                     f"{name:>10} {seconds:>5.0f} s {sampler:>11} {steps:>2} steps: "
                     f"{seconds / total:7.1f}x real time (encode {t['encode']:.2f} s, sample "
                     f"{t['sample']:.2f} s at {t['sample_flops'] / t['sample'] / peak:.1%} of "
-                    f"peak, decode {t['decode']:.2f} s = {seconds / t['decode']:.0f}x)",
+                    f"peak, decode {t['decode']:.2f} s = {seconds / t['decode']:.0f}x; passes of "
+                    f"{t['pass_frames']:.0f} of {t['frames']:.0f} frames)",
                     flush=True,
                 )
 

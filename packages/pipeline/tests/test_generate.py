@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from openriff.pipeline.generation import engine
 from openriff.pipeline.generation.pipeline import AccompanimentPipeline
 
 RATE = 48_000
@@ -250,6 +251,7 @@ def test_a_bundle_may_declare_one_pass_up_to_a_length(
     assert single.audio.shape == windowed.audio.shape
     assert np.isfinite(single.audio).all()
     assert not np.allclose(single.audio, windowed.audio)
+    assert (windowed.settings["pass_frames"], single.settings["pass_frames"]) == (8, 30)
     # Below one window both are the same pass.
     short = context_wave(pipeline.samples(8) / 48_000)
     np.testing.assert_array_equal(
@@ -259,6 +261,28 @@ def test_a_bundle_may_declare_one_pass_up_to_a_length(
     for bad in (0, 2.5, "64", True):
         with pytest.raises(ValueError, match="'one_pass_frames' must be a positive integer"):
             AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / f"x{bad}", bad))
+
+
+def test_memory_shortens_a_declared_pass(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where memory allows only 16 frames of a declared 64 (measured on CUDA,
+    latent_diffusion.memory), the generation is the one of a bundle declaring 16."""
+    asked: list[tuple[int, int]] = []
+
+    def sixteen(denoiser, shape, cond, low, high, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append((low, high))
+        return min(high, 16)
+
+    declared_16 = AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / "a", 16))
+    context = context_wave(declared_16.samples(40) / 48_000)
+    want = declared_16.generate(context, seed=3, steps=2)
+    monkeypatch.setattr(engine, "longest_pass", sixteen)
+    capped = AccompanimentPipeline.from_pretrained(declaring(bundle, tmp_path / "b", 64))
+    got = capped.generate(context, seed=3, steps=2)
+    assert asked[-1] == (8, 40)  # the training window, and all of the declared pass needed
+    assert got.settings["pass_frames"] == want.settings["pass_frames"] == 16
+    np.testing.assert_array_equal(got.audio, want.audio)
 
 
 def test_bf16_generation_agrees_with_fp32_and_is_recorded(bundle: Path) -> None:

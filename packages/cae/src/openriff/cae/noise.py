@@ -41,25 +41,32 @@ def window_seeds(count: int, generator: torch.Generator | None) -> list[int]:
 class WindowStreams:
     """The noise of a batch of windows, each from its own stream.
 
-    A draw of shape ``[G * B, ...]`` is ``G`` draws ``[B, ...]``, window after window, each
-    from the generator of its seed.
+    A draw of shape ``[G * R * B, ...]`` is ``G`` draws ``[B, ...]``, window after window,
+    each from the generator of its seed and repeated ``R`` times (the channels of one
+    recording, decoded with the same noise).
 
     Args:
         seeds: one per window of the batch, in batch order.
         device: where the noise is drawn.
         dtype: of the noise.
+        repeat: ``R``, copies of each window's draw.
     """
 
-    def __init__(self, seeds: Sequence[int], device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, seeds: Sequence[int], device: torch.device, dtype: torch.dtype, repeat: int = 1
+    ) -> None:
         if not seeds:
             raise ValueError("need at least one window's seed")
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
         self.generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
         self.device = device
         self.dtype = dtype
+        self.repeat = repeat
 
     def __call__(self, shape: tuple[int, ...]) -> Tensor:
-        """Noise ``shape = [G * B, ...]``: each window's ``[B, ...]`` from its own stream."""
-        count = len(self.generators)
+        """Noise ``shape = [G * R * B, ...]``: each window's ``[B, ...]`` from its stream."""
+        count = len(self.generators) * self.repeat
         if shape[0] % count:
             raise ValueError(f"a batch of {shape[0]} does not split into {count} windows")
         part = (shape[0] // count, *shape[1:])
@@ -67,4 +74,5 @@ class WindowStreams:
             torch.randn(part, generator=g, device=self.device, dtype=self.dtype)
             for g in self.generators
         ]
-        return draws[0] if count == 1 else torch.cat(draws)
+        copies = [draw for draw in draws for _ in range(self.repeat)]
+        return copies[0] if count == 1 else torch.cat(copies)

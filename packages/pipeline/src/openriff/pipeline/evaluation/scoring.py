@@ -249,7 +249,7 @@ def evaluate_songs(
             "random": random_stem(excerpt.true, np.random.default_rng(seed + i)),
         }
         scene = Scene(
-            excerpt, pipeline.seams(length), loudness(excerpt.context),
+            excerpt, pipeline.seams(length, out.settings["pass_frames"]), loudness(excerpt.context),
             onset_times(excerpt.context, SAMPLE_RATE),
         )  # fmt: skip
         row: dict[str, Any] = {

@@ -23,6 +23,7 @@ class Call:
     bridge: torch.Generator  # the bridge prior's draws
     sample_rate: int
     style: Tensor | None = field(default=None, repr=False)  # (1, D, T) latents
+    pass_frames: int | None = None  # the longest sampling pass (frames), once sampled
 
 
 @dataclass

@@ -88,13 +88,14 @@ class Conditioner:
         """Latent frames that cover ``samples`` samples."""
         return max(1, math.ceil(samples / self.hop - 1e-9))
 
-    def seams(self, samples: int) -> list[float]:
+    def seams(self, samples: int, window: int | None = None) -> list[float]:
         """Where (seconds) a generation of ``samples`` samples passes from window to window.
 
         The middle of each overlap (:func:`~openriff.latent_diffusion.controls.plan_windows`),
-        where a discontinuity would sound.
+        where a discontinuity would sound. ``window``: the longest pass a generation made
+        (its settings' ``pass_frames``), default :attr:`window`.
         """
-        windows = plan_windows(self.frames(samples), self.window)
+        windows = plan_windows(self.frames(samples), window or self.window)
         seams = [w.seam for w in windows]
         return [frame * self.hop / SAMPLE_RATE for frame in seams if frame is not None]
 

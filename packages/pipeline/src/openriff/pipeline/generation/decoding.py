@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from openriff.cae.contract import ChannelDecoder
 from openriff.latent_diffusion.precision import precision_scope
 from openriff.pipeline.contracts import LatentCodec
+from openriff.pipeline.generation.progress import Progress, Report
 
 
 def decode_latents(
@@ -22,7 +20,7 @@ def decode_latents(
     device: torch.device,
     precision: str = "fp32",
     progress: bool = False,
-    on_block: Callable[[int, int], None] | None = None,
+    report: Report | None = None,
 ) -> Tensor:
     """Latents per channel (``[B, D, T]`` each) -> audio ``[B, C, length]``, channels coherent.
 
@@ -33,40 +31,19 @@ def decode_latents(
     The decoding noise comes from its own generator seeded with ``seed``, so it does not
     depend on how the latents were sampled: equal latents decode to equal audio (an
     inpainted stem outside its region matches the stem's codec round trip decoded with
-    the same seed). ``on_block(done, total)`` follows the blocks of a CAE's decoding.
+    the same seed). ``report("decoding", done, total)`` follows the blocks of a CAE's decoding.
     """
     latents = [z.float() for z in channels]
     if isinstance(codec, ChannelDecoder):  # coherent channels, bounded memory
-        bar: Any = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None and progress and total > 1:
-                bar = progress_bar(total, "block")
-            if bar is not None:
-                bar.update(1)
-            if on_block is not None:
-                on_block(done, total)
-
         generator = torch.Generator(device=device).manual_seed(seed)
-        try:
-            with precision_scope(device, precision):
-                return codec.decode_channels(
-                    latents, generator=generator, length=length, on_block=advance
-                ).float()
-        finally:
-            if bar is not None:
-                bar.close()
+        blocks = Progress("decoding", "block", progress, report)
+        with blocks, precision_scope(device, precision):
+            return codec.decode_channels(
+                latents, generator=generator, length=length, on_block=blocks.advance
+            ).float()
     with precision_scope(device, precision):
         audio = [
             codec.decode(z, generator=torch.Generator(device).manual_seed(seed), length=length)
             for z in latents
         ]
     return torch.cat(audio, dim=1).float()
-
-
-def progress_bar(total: int, unit: str = "step") -> Any:
-    """A tqdm bar on stderr that disappears when done."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, leave=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -37,6 +36,7 @@ from openriff.latent_diffusion.controls import (
     vary_schedule,
 )
 from openriff.latent_diffusion.guidance import ClippedDenoiser, MultiConditionGuidance
+from openriff.latent_diffusion.memory import longest_pass
 from openriff.latent_diffusion.objectives import OBJECTIVES
 from openriff.latent_diffusion.precision import precision_scope
 from openriff.latent_diffusion.samplers import SAMPLERS, Denoiser
@@ -45,7 +45,7 @@ from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel, default_bundle
 from openriff.pipeline.generation.calls import Call, Sampled, to_numpy
 from openriff.pipeline.generation.conditions import Conditioner, EmbeddingInput
-from openriff.pipeline.generation.decoding import decode_latents, progress_bar
+from openriff.pipeline.generation.decoding import decode_latents
 from openriff.pipeline.generation.options import (
     Generation,
     Sampling,
@@ -53,6 +53,7 @@ from openriff.pipeline.generation.options import (
     describe,
     resolve,
 )
+from openriff.pipeline.generation.progress import Progress, Report
 from openriff.pipeline.levels import SILENCE_LUFS, db_to_gain, gain_to, level_stems, loudness
 from openriff.pipeline.limits import seconds_to_samples
 from openriff.pipeline.streamed import ContextFile
@@ -96,7 +97,7 @@ class Engine(Conditioner):
         # Called with (stage, done, total) after each sampling step ("sampling") and each
         # decoded block ("decoding"): a UI's progress bar; an exception it raises stops
         # the generation there (cancelling).
-        self.on_progress: Callable[[str, int, int], None] | None = None
+        self.on_progress: Report | None = None
         self.objective = OBJECTIVES[model.config.objective]
         # The objective's defaults (a consistency model: 5 consistency steps) under the
         # bundle's own recommendations.
@@ -253,15 +254,17 @@ class Engine(Conditioner):
                 f"{self.model.config.objective!r}: use {fits}"
             )
 
-    def guided(self, call: Call, loop_margin: int = 0) -> Denoiser:
+    def guided(self, call: Call, loop_margin: int = 0, *, compiled: bool = True) -> Denoiser:
         """The bundle's denoiser with CFG, style grounding, clipping and loop padding.
 
         Clipping (on by default) keeps the clean estimate within the codec's
-        ``latent_bound``, where the codec has one.
+        ``latent_bound``, where the codec has one. ``compiled=False``: on the eager
+        denoiser even when :attr:`compile` is set.
         """
         opts = call.options
+        net = self.denoiser() if compiled else self.model.denoiser
         denoiser: Denoiser = MultiConditionGuidance(
-            self.denoiser(), opts.cfg_context, opts.cfg_clap, rescale_phi=opts.cfg_rescale
+            net, opts.cfg_context, opts.cfg_clap, rescale_phi=opts.cfg_rescale
         )
         if opts.style_reference is not None and call.style is None:
             call.style = self.style(opts.style_reference, opts.style_strength, call.sample_rate)
@@ -324,6 +327,15 @@ class Engine(Conditioner):
             keep_context=torch.full((batch,), has_context, device=self.device),
         )
         denoiser = self.guided(call, loop_margin)
+        with precision_scope(self.device, self.precision):
+            # One pass up to the declared length where memory allows (CUDA; on a CPU: the
+            # declared length).
+            call.pass_frames = longest_pass(
+                self.guided(call, loop_margin, compiled=False),
+                (batch, self.model.codec.latent_dim, frames), cond,
+                self.training_window, min(self.window, frames),
+                device=self.device, dtype=self.dtype,
+            )  # fmt: skip
         # The objective's own schedule: Karras for EDM, Karras above sigma_min for
         # consistency, cosine for v.
         net = self.model.denoiser
@@ -333,44 +345,29 @@ class Engine(Conditioner):
         loop = loop_margin > 0
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
         second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
-        bar = progress_bar(first + second) if self.progress else None
-        done = 0
-
-        def step(_: object) -> None:
-            nonlocal done
-            done += 1
-            if bar is not None:
-                bar.update(1)
-            if self.on_progress is not None:
-                self.on_progress("sampling", done, first + second)
-
+        total = first + second
         shape = (batch, self.model.codec.latent_dim, frames)
+        with Progress("sampling", "step", self.progress, self.on_progress) as steps:
 
-        def windowed(init_: Tensor | None, strength_: float) -> Tensor:
-            return sample_windowed(
-                SAMPLERS[opts.sampler], denoiser, shape, sigmas, window=self.window,
-                cond=cond, generator=call.noise, known=known, mask=mask,
-                init=init if init_ is None else init_,
-                strength=strength if init_ is None else strength_, loop=loop,
-                device=self.device, dtype=self.dtype,
-                callback=step,
-            )  # fmt: skip
+            def windowed(init_: Tensor | None, strength_: float) -> Tensor:
+                return sample_windowed(
+                    SAMPLERS[opts.sampler], denoiser, shape, sigmas, window=call.pass_frames,
+                    cond=cond, generator=call.noise, known=known, mask=mask,
+                    init=init if init_ is None else init_,
+                    strength=strength if init_ is None else strength_, loop=loop,
+                    device=self.device, dtype=self.dtype,
+                    callback=lambda _: steps.step(total),
+                )  # fmt: skip
 
-        try:
             with precision_scope(self.device, self.precision):
                 channels = pseudo_stereo(windowed, width)
-        finally:
-            if bar is not None:
-                bar.close()
         return Sampled(call, channels, denoiser, sigmas)
 
     def decode(self, channels: list[Tensor], length: int, seed: int) -> Tensor:
         """Latents per channel -> audio ``[B, C, length]`` (:func:`.decoding.decode_latents`)."""
-        report = self.on_progress
-        on_block = None if report is None else lambda done, total: report("decoding", done, total)
         return decode_latents(
             self.model.codec, channels, length, seed, device=self.device,
-            precision=self.precision, progress=self.progress, on_block=on_block,
+            precision=self.precision, progress=self.progress, report=self.on_progress,
         )  # fmt: skip
 
     def settings(self, call: Call, mode: str, **facts: Any) -> dict[str, Any]:
@@ -383,6 +380,7 @@ class Engine(Conditioner):
         options["use_bridge"] = call.options.use_bridge and self.model.bridge is not None
         options["precision"] = self.precision
         options["compile"] = self.compile
+        options["pass_frames"] = call.pass_frames
         return {"mode": mode, **facts, **options, "model": self.model.info.get("packages", {})}
 
     def output_lufs(self, context: NDArray[np.float32] | ContextFile | None) -> float | None:
