@@ -28,7 +28,7 @@ def test_windows_decode_the_same_batched_or_one_by_one(preset: str, device: torc
     latents = torch.rand(2, 64, 70, generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1
     one = model.decode(latents, steps=2, generator=seeded(device, 5), window_batch=1)
     assert one.shape == (2, model.channels, 70 * model.hop_length)
-    for batch in (2, 32):
+    for batch in (2, 32, None):  # None: the device's default
         batched = model.decode(latents, steps=2, generator=seeded(device, 5), window_batch=batch)
         torch.testing.assert_close(batched, one, rtol=1e-4, atol=1e-5)
     # Each window's noise is its own: another seed changes every window.
