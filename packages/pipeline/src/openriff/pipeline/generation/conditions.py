@@ -27,7 +27,9 @@ from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel
 from openriff.pipeline.chroma import CHROMA_BINS, append_context_chroma
 from openriff.pipeline.contracts import ClapEmbedder
+from openriff.pipeline.generation.calls import Call
 from openriff.pipeline.levels import Levels, db_to_gain, gain_for, gain_to
+from openriff.pipeline.limits import seconds_to_samples
 from openriff.pipeline.streamed import ContextFile
 
 EmbeddingInput = str | os.PathLike[str] | NDArray[np.float32] | NDArray[np.float64] | Tensor
@@ -296,3 +298,54 @@ class Conditioner:
         if isinstance(source, str):
             return self.embed_prompt(source, use_bridge=use_bridge, generator=generator)
         return self.embed_reference(source, sample_rate)
+
+    def context_and_length(
+        self,
+        context: AudioInput | None,
+        duration: float | None,
+        sample_rate: int,
+    ) -> tuple[Tensor | None, Tensor | None, int]:
+        """The context ``[1, Dc, T]``, its audio ``[C, S]`` and the samples to generate.
+
+        Without a context: None, None and ``duration`` seconds.
+        """
+        if context is not None and duration is not None:
+            raise ValueError("give a context or a duration, not both (the output is as long "
+                             "as the context)")  # fmt: skip
+        latents, wave = self.context_latents(context, sample_rate, None)
+        if wave is not None:
+            return latents, wave, int(wave.shape[-1])
+        if duration is None:
+            raise ValueError("without a context, give a duration > 0 in seconds")
+        return None, None, seconds_to_samples(duration, "duration")
+
+    def embedding(
+        self,
+        call: Call,
+        prompt: str | None,
+        reference: AudioInput | None,
+        given: EmbeddingInput | None = None,
+        unconditional: bool = False,
+    ) -> Tensor | None:
+        """The CLAP embedding ``[1, E]``, or None.
+
+        A ``given`` embedding, or the bridge's ``unconditional`` draw (CLAP_A*), stand
+        alone; otherwise a reference's (preferred) or a prompt's.
+        """
+        if given is not None or unconditional:
+            text_or_audio = prompt is not None or reference is not None
+            if sum((given is not None, unconditional, text_or_audio)) > 1:
+                raise ValueError(
+                    "give one CLAP condition: a prompt or reference, an embedding, or the "
+                    "unconditional draw"
+                )
+            if given is not None:
+                return self.given_embedding(given)
+            return self.unconditional_embedding(call.bridge)
+        if reference is not None:
+            return self.embed_reference(reference, call.sample_rate)
+        if prompt is not None:
+            return self.embed_prompt(
+                prompt, use_bridge=call.options.use_bridge, generator=call.bridge
+            )
+        return None

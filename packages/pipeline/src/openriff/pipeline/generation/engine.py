@@ -44,7 +44,7 @@ from openriff.latent_diffusion.stereo import pseudo_stereo
 from openriff.pipeline.audio_io import SAMPLE_RATE, AudioInput, load_input
 from openriff.pipeline.bundle import AccompanimentModel, default_bundle
 from openriff.pipeline.generation.calls import Call, Sampled, to_numpy
-from openriff.pipeline.generation.conditions import Conditioner, EmbeddingInput
+from openriff.pipeline.generation.conditions import Conditioner
 from openriff.pipeline.generation.decoding import decode_latents
 from openriff.pipeline.generation.options import (
     Generation,
@@ -55,7 +55,6 @@ from openriff.pipeline.generation.options import (
 )
 from openriff.pipeline.generation.progress import Progress, Report
 from openriff.pipeline.levels import SILENCE_LUFS, db_to_gain, gain_to, level_stems, loudness
-from openriff.pipeline.limits import seconds_to_samples
 from openriff.pipeline.streamed import ContextFile
 
 Self = TypeVar("Self", bound="Engine")
@@ -194,57 +193,6 @@ class Engine(Conditioner):
         noise = torch.Generator(device=self.device).manual_seed(seed)
         bridge = torch.Generator(device=self.device).manual_seed(derived_seed(seed, "bridge"))
         return Call(opts, seed, noise, bridge, sample_rate)
-
-    def context_and_length(
-        self,
-        context: AudioInput | None,
-        duration: float | None,
-        sample_rate: int,
-    ) -> tuple[Tensor | None, Tensor | None, int]:
-        """The context ``[1, Dc, T]``, its audio ``[C, S]`` and the samples to generate.
-
-        Without a context: None, None and ``duration`` seconds.
-        """
-        if context is not None and duration is not None:
-            raise ValueError("give a context or a duration, not both (the output is as long "
-                             "as the context)")  # fmt: skip
-        latents, wave = self.context_latents(context, sample_rate, None)
-        if wave is not None:
-            return latents, wave, int(wave.shape[-1])
-        if duration is None:
-            raise ValueError("without a context, give a duration > 0 in seconds")
-        return None, None, seconds_to_samples(duration, "duration")
-
-    def embedding(
-        self,
-        call: Call,
-        prompt: str | None,
-        reference: AudioInput | None,
-        given: EmbeddingInput | None = None,
-        unconditional: bool = False,
-    ) -> Tensor | None:
-        """The CLAP embedding ``[1, E]``, or None.
-
-        A ``given`` embedding, or the bridge's ``unconditional`` draw (CLAP_A*), stand
-        alone; otherwise a reference's (preferred) or a prompt's.
-        """
-        if given is not None or unconditional:
-            text_or_audio = prompt is not None or reference is not None
-            if sum((given is not None, unconditional, text_or_audio)) > 1:
-                raise ValueError(
-                    "give one CLAP condition: a prompt or reference, an embedding, or the "
-                    "unconditional draw"
-                )
-            if given is not None:
-                return self.given_embedding(given)
-            return self.unconditional_embedding(call.bridge)
-        if reference is not None:
-            return self.embed_reference(reference, call.sample_rate)
-        if prompt is not None:
-            return self.embed_prompt(
-                prompt, use_bridge=call.options.use_bridge, generator=call.bridge
-            )
-        return None
 
     def _check_sampler(self, sampler: str, how: str) -> None:
         if sampler not in self.objective.samplers:
