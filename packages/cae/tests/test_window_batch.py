@@ -1,11 +1,14 @@
 """Consistency decoding in batches of windows: the same audio as window by window."""
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from openriff.cae import from_preset
 from openriff.cae.codec import SpectrogramCodec
-from openriff.cae.noise import WindowStreams, window_seeds
+from openriff.cae.noise import Noise, WindowStreams, window_seeds
+from openriff.cae.windowed import MEMORY_SHARE, MemoryBudget, decode_windows
 
 
 def perturbed(preset: str, device: torch.device) -> SpectrogramCodec:
@@ -53,6 +56,38 @@ def test_sequences_decode_as_channels_with_the_same_noise(device: torch.device) 
     torch.testing.assert_close(both, torch.cat(alone, dim=1), rtol=1e-4, atol=1e-5)
     same = model.decode_channels([a, a], steps=2, generator=seeded(device, 7), window_batch=8)
     torch.testing.assert_close(same[:, 0], same[:, 1], rtol=0, atol=0)
+
+
+def test_a_memory_budget_sets_the_batch_after_measuring_the_first_window(
+    device: torch.device,
+) -> None:
+    # On a GPU the default batch is what fits in the free memory: the first window is
+    # decoded alone and measured. Here with a made-up measure of 1000 bytes per frame of
+    # each sequence: 20-frame windows of 2 sequences of batch 2 take 40 kB each.
+    model = perturbed("stereo-tiny", device)
+    latents = torch.rand(2, 64, 110, generator=torch.Generator().manual_seed(3)).to(device) * 2 - 1
+    batches: list[int] = []
+    measured: list[int] = []
+    decode = model.decode_spectrogram
+
+    def counted(z: torch.Tensor, *, steps: int, noise: Noise) -> torch.Tensor:
+        batches.append(z.shape[0] // 4)  # windows: 2 sequences of batch 2 each
+        return decode(z, steps=steps, noise=noise)
+
+    def measure(run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, int]:
+        out = run()
+        measured.append(batches[-1])
+        return out, 1000 * 2 * batches[-1] * out.shape[-1] // model.frames_per_latent
+
+    model.decode_spectrogram = counted  # type: ignore[method-assign]
+    seeds = window_seeds(7, seeded(device, 4))  # 110 frames: windows of 18, 20 x 5 and 16
+    budget = MemoryBudget(free=int(3 * 40_000 / MEMORY_SHARE) + 1, measure=measure)
+    got = decode_windows(model, [latents, latents.flip(0)], 2, seeds, 32, budget)
+    assert measured == [1]  # the first window, alone
+    assert batches == [1, 3, 2, 1]  # then three 40 kB windows per batch
+    want = decode_windows(model, [latents, latents.flip(0)], 2, seeds, 1)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert MemoryBudget(free=10, measure=measure).windows(1e9) == 1  # never fewer than one
 
 
 def test_window_streams_draw_each_window_from_its_seed() -> None:

@@ -52,7 +52,7 @@ from openriff.cae.streaming import (
     decode_magnitudes,
     windows,
 )
-from openriff.cae.windowed import decode_windows
+from openriff.cae.windowed import MemoryBudget, decode_windows
 
 DECODINGS = ("consistency", "magnitude")
 
@@ -322,7 +322,9 @@ class SpectrogramCodec(nn.Module):
                 decoding (more: slower, slightly more consistent phases).
             window_batch: windows of the consistency decoding run through the model
                 together (each with its own noise stream, so the audio is the same for any
-                batch); None: :data:`WINDOW_BATCH` on a GPU, :attr:`cpu_window_batch` on a CPU.
+                batch); None: on a GPU up to :data:`WINDOW_BATCH`, as many as fit in 70 % of
+                its free memory (the first window decoded alone is measured), on a CPU
+                :attr:`cpu_window_batch`.
 
         Returns:
             audio ``[B, channels, length]``.
@@ -389,11 +391,14 @@ class SpectrogramCodec(nn.Module):
             total = channels[0].shape[-1]
             spans = windows(total, self.chunk_latents, self.overlap_latents)
             seeds = window_seeds(len(spans), generator)  # the same decoding noise for each
+            budget = None
+            if window_batch is None and param.device.type == "cuda":
+                budget = MemoryBudget.cuda(param.device)  # as many windows as fit
             if window_batch is None:
                 window_batch = (
                     WINDOW_BATCH if param.device.type == "cuda" else self.cpu_window_batch
                 )
-            out = decode_windows(self, channels, steps, seeds, window_batch)
+            out = decode_windows(self, channels, steps, seeds, window_batch, budget)
         if length is not None and length > out.shape[-1]:
             out = nn.functional.pad(out, (0, length - out.shape[-1]))
         return out if length is None else out[..., :length]  # a view: no copy of a long stem
