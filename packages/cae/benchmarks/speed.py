@@ -82,7 +82,7 @@ def main() -> None:
         nargs="*",
         default=[0],
         help="windows per batch of the consistency decoding, one run each (0: the codec's "
-        "default: 16 on a GPU, its cpu_window_batch on a CPU)",
+        "default: up to 16 that fit in a GPU's memory, its cpu_window_batch on a CPU)",
     )
     parser.add_argument(
         "--music2latent-seconds",

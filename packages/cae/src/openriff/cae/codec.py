@@ -393,12 +393,11 @@ class SpectrogramCodec(nn.Module):
             seeds = window_seeds(len(spans), generator)  # the same decoding noise for each
             budget = None
             if window_batch is None and param.device.type == "cuda":
+                window_batch = WINDOW_BATCH
                 budget = MemoryBudget.cuda(param.device)  # as many windows as fit
-            if window_batch is None:
-                window_batch = (
-                    WINDOW_BATCH if param.device.type == "cuda" else self.cpu_window_batch
-                )
-            out = decode_windows(self, channels, steps, seeds, window_batch, budget)
+            out = decode_windows(
+                self, channels, steps, seeds, window_batch or self.cpu_window_batch, budget
+            )
         if length is not None and length > out.shape[-1]:
             out = nn.functional.pad(out, (0, length - out.shape[-1]))
         return out if length is None else out[..., :length]  # a view: no copy of a long stem

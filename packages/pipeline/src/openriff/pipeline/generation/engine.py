@@ -275,12 +275,12 @@ class Engine(Conditioner):
             keep_context=torch.full((batch,), has_context, device=self.device),
         )
         denoiser = self.guided(call, loop_margin)
+        shape = (batch, self.model.codec.latent_dim, frames)
         with precision_scope(self.device, self.precision):
             # One pass up to the declared length where memory allows (CUDA; on a CPU: the
             # declared length).
             call.pass_frames = longest_pass(
-                self.guided(call, loop_margin, compiled=False),
-                (batch, self.model.codec.latent_dim, frames), cond,
+                self.guided(call, loop_margin, compiled=False), shape, cond,
                 self.training_window, min(self.window, frames),
                 device=self.device, dtype=self.dtype,
             )  # fmt: skip
@@ -294,7 +294,6 @@ class Engine(Conditioner):
         first = len(vary_schedule(sigmas, strength) if init is not None else sigmas) - 1
         second = len(vary_schedule(sigmas, width)) - 1 if width > 0 else 0
         total = first + second
-        shape = (batch, self.model.codec.latent_dim, frames)
         with Progress("sampling", "step", self.progress, self.on_progress) as steps:
 
             def windowed(init_: Tensor | None, strength_: float) -> Tensor:
